@@ -1,0 +1,16 @@
+"""The HTTP API: thin blueprints that load with a schema, call a service and dump with a schema."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import consents, cors, edge, openapi, sites
+
+
+def init_app(app: Flask) -> None:
+    """Register the API blueprints and their shared request handling."""
+    edge.init_app(app)
+    app.register_blueprint(sites.bp)
+    app.register_blueprint(consents.bp)
+    app.register_blueprint(openapi.bp)
+    cors.init_app(app)

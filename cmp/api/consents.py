@@ -1,0 +1,90 @@
+"""Consent endpoints: record a decision, read a consent with its receipt, check its status."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from .. import consent, tokens
+from ..errors import Problem
+from ..schemas import (
+    ConsentRecordSchema,
+    ConsentRequestSchema,
+    ConsentResponseSchema,
+    ConsentStatusSchema,
+)
+from .edge import (
+    bearer_token,
+    config_service,
+    current_client,
+    limiter,
+    load_json,
+    settings,
+    site_or_404,
+)
+
+bp = Blueprint("consents_api", __name__, url_prefix="/api/v1/sites")
+
+
+def _rate_limit() -> str:
+    return settings().rate_limit
+
+
+@bp.post("/<site_key>/consents")
+@limiter.limit(_rate_limit)
+def post_consent(site_key: str) -> tuple[Response, int]:
+    site = site_or_404(site_key)
+    body = load_json(ConsentRequestSchema())
+    view = config_service().view(body["revision"])
+    if view is None or view.site_id != site.id:
+        current = config_service().config(site_key, body["language"]).revision
+        raise Problem(409, "This revision was never served for this site; fetch the config again.",
+                      slug="unknown-revision", extra={"current_revision": current})
+    decision = consent.Decision(
+        action=body["action"], purposes=body["purposes"], vendors=body["vendors"],
+        revision=body["revision"], language=body["language"], url=body["url"], gpc=body["gpc"],
+        consent_id=str(body["consent_id"]) if body["consent_id"] else None,
+    )
+    try:
+        recorded = consent.record_consent(
+            site, view, decision, current_client(), request.headers.get("User-Agent")
+        )
+    except consent.ConsentError as error:
+        raise Problem(422, "The choices do not fit the revision: " + str(error),
+                      slug="invalid-choices", errors=error.errors) from None
+    except consent.UnknownConsent:
+        raise Problem(404, "No consent with this consent_id on this site; omit it to start anew.",
+                      slug="unknown-consent", errors={"consent_id": ["unknown"]}) from None
+    receipt = tokens.issue_receipt(settings().secret_key, site_key, recorded.consent_id)
+    payload = ConsentResponseSchema().dump({**recorded.__dict__, "receipt": receipt})
+    return jsonify(payload), 201
+
+
+@bp.get("/<site_key>/consents/<consent_id>")
+def get_consent(site_key: str, consent_id: str) -> Response:
+    site = site_or_404(site_key)
+    token = bearer_token()
+    # One answer for "no receipt", "wrong receipt" and "no such consent": nothing leaks.
+    if not token or not tokens.receipt_opens(settings().secret_key, token, site_key, consent_id):
+        raise Problem(401, "A valid receipt for this consent is needed as Authorization: Bearer.",
+                      slug="receipt-required", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        record = consent.consent_record(site_key, site.id, consent_id)
+    except consent.UnknownConsent:
+        raise Problem(401, "A valid receipt for this consent is needed as Authorization: Bearer.",
+                      slug="receipt-required", headers={"WWW-Authenticate": "Bearer"}) from None
+    response = jsonify(ConsentRecordSchema().dump(record))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/<site_key>/consents/<consent_id>/status")
+def get_status(site_key: str, consent_id: str) -> Response:
+    site = site_or_404(site_key)
+    try:
+        state = consent.consent_status(site.id, consent_id)
+    except consent.UnknownConsent:
+        raise Problem(404, "No consent with this id on this site.", slug="unknown-consent") from None
+    response = jsonify(ConsentStatusSchema().dump(state))
+    # Private: one device's answer; a few minutes is fresh enough for a daily check.
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response

@@ -1,0 +1,94 @@
+"""Request-edge concerns shared by every API view: settings, services, the pseudonymised
+client, JSON bodies and the rate limiter."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flask import Flask, current_app, g, request
+from flask_limiter import Limiter
+from marshmallow import Schema, ValidationError
+
+from ..config import Settings
+from ..configs import CatalogueMissing, ConfigService, SiteInfo, SiteNotFound
+from ..errors import Problem
+from ..privacy import PseudonymousClient, client_address, pseudonymise
+from ..schemas import flatten_errors
+
+CONFIG_SERVICE_KEY = "cmp.config_service"
+
+
+def settings() -> Settings:
+    """The parsed settings of the running app."""
+    return cast(Settings, current_app.config["CMP_SETTINGS"])
+
+
+def config_service() -> ConfigService:
+    """The app's config service (one per process)."""
+    return cast(ConfigService, current_app.extensions[CONFIG_SERVICE_KEY])
+
+
+def current_client() -> PseudonymousClient:
+    """The pseudonymised client of this request; the raw address is read here and kept nowhere."""
+    if "cmp_client" not in g:
+        s = settings()
+        address = client_address(
+            request.remote_addr, request.headers.get("X-Forwarded-For"), s.trusted_proxies
+        )
+        g.cmp_client = pseudonymise(address, s.ip_hash_key, s.ip_hash_key_id)
+    return cast(PseudonymousClient, g.cmp_client)
+
+
+def rate_limit_key() -> str:
+    """Rate limits count per pseudonymised client, never per raw address."""
+    return current_client().ip_hash
+
+
+def site_or_404(site_key: str) -> SiteInfo:
+    """The site named in the URL, or a 404 problem."""
+    try:
+        return config_service().site(site_key)
+    except SiteNotFound:
+        raise Problem(404, f"No site with key {site_key!r}.", slug="unknown-site") from None
+    except CatalogueMissing as error:
+        raise Problem(503, str(error), slug="catalogue-missing") from None
+
+
+def load_json(schema: Schema) -> dict[str, Any]:
+    """Parse the JSON body with ``schema``; every failure is a 4xx that says what was wrong."""
+    if not request.is_json:
+        raise Problem(415, "Send the body as application/json.", slug="unsupported-media-type")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise Problem(400, "The body is not valid JSON.", slug="malformed-json")
+    if not isinstance(body, dict):
+        raise Problem(422, "The body must be a JSON object.", slug="validation-error",
+                      errors={"(body)": ["must be an object"]})
+    return load_values(schema, body)
+
+
+def load_values(schema: Schema, values: Any) -> dict[str, Any]:
+    """Load ``values`` (a body or query arguments) with ``schema``, or a 422 problem."""
+    try:
+        return cast(dict[str, Any], schema.load(values))
+    except ValidationError as error:
+        errors = flatten_errors(error.messages)
+        raise Problem(422, "Some fields are invalid: " + ", ".join(errors), slug="validation-error",
+                      errors=errors) from None
+
+
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+limiter = Limiter(key_func=rate_limit_key, default_limits=[], headers_enabled=True)
+
+
+def init_app(app: Flask) -> None:
+    """Create the per-process services and bind the limiter."""
+    s = cast(Settings, app.config["CMP_SETTINGS"])
+    app.extensions[CONFIG_SERVICE_KEY] = ConfigService(s.config_recheck_seconds)
+    limiter.init_app(app)

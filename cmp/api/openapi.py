@@ -1,0 +1,83 @@
+"""The OpenAPI 3 document at ``/api/openapi.json``, generated from the marshmallow schemas."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Response, jsonify
+
+from .. import schemas
+
+bp = Blueprint("openapi", __name__)
+
+PROBLEM = {
+    "description": "A problem (RFC 9457)",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
+CONSENT_ID = {"name": "consent_id", "in": "path", "required": True,
+              "schema": {"type": "string", "format": "uuid"}}
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+
+
+def _paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/api/v1/sites/{site}/config": {"get": {
+            "summary": "The banner config of a site in one language",
+            "parameters": [SITE, {"name": "lang", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The config; its ETag is the revision"},
+                          "304": {"description": "Not modified"}, "404": PROBLEM, "422": PROBLEM},
+        }},
+        "/api/v1/sites/{site}/consents": {"post": {
+            "summary": "Record a visitor's decision",
+            "parameters": [SITE],
+            "requestBody": {"required": True, "content": _json("ConsentRequest")},
+            "responses": {"201": {"description": "Recorded", "content": _json("ConsentResponse")},
+                          **{code: PROBLEM for code in ("400", "404", "409", "413", "415", "422", "429")}},
+        }},
+        "/api/v1/sites/{site}/consents/{consent_id}": {"get": {
+            "summary": "A consent and every event of it (receipt as Bearer token)",
+            "parameters": [SITE, CONSENT_ID], "security": [{"receipt": []}],
+            "responses": {"200": {"description": "The record", "content": _json("ConsentRecord")},
+                          "401": PROBLEM},
+        }},
+        "/api/v1/sites/{site}/consents/{consent_id}/status": {"get": {
+            "summary": "Whether a consent still counts",
+            "parameters": [SITE, CONSENT_ID],
+            "responses": {"200": {"description": "Status", "content": _json("ConsentStatus")},
+                          "404": PROBLEM},
+        }},
+    }
+
+
+@cache
+def build_spec() -> dict[str, Any]:
+    """The whole document, built once per process."""
+    spec = APISpec(title="cmp", version="1", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()])
+    for name, schema in (
+        ("ConsentRequest", schemas.ConsentRequestSchema),
+        ("ConsentResponse", schemas.ConsentResponseSchema),
+        ("ConsentRecord", schemas.ConsentRecordSchema),
+        ("ConsentStatus", schemas.ConsentStatusSchema),
+    ):
+        spec.components.schema(name, schema=schema)
+    spec.components.schema("Problem", {"type": "object", "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "errors": {"type": "object"},
+    }})
+    spec.components.security_scheme("receipt", {"type": "http", "scheme": "bearer"})
+    for path, operations in _paths().items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+@bp.get("/api/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(build_spec())

@@ -1,0 +1,27 @@
+"""``GET /api/v1/sites/{site}/config``: the banner's purposes, vendors and texts."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from ..schemas import ConfigQuerySchema
+from .edge import config_service, load_values, site_or_404
+
+bp = Blueprint("sites_api", __name__, url_prefix="/api/v1/sites")
+CONFIG_CACHE_CONTROL = "public, max-age=300"
+
+
+@bp.get("/<site_key>/config")
+def get_config(site_key: str) -> Response:
+    query = load_values(ConfigQuerySchema(), request.args.to_dict())
+    site_or_404(site_key)
+    served = config_service().config(site_key, query["lang"])
+    if served.revision in request.if_none_match:
+        response = Response(status=304)
+    else:
+        response = Response(served.body, mimetype="application/json")
+    response.set_etag(served.revision)
+    response.headers["Cache-Control"] = CONFIG_CACHE_CONTROL
+    response.headers["Content-Language"] = served.view.language
+    response.vary.add("Accept-Language")
+    return response

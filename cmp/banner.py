@@ -1,0 +1,9 @@
+"""Serves the visitor-facing banner files (placeholder; the banner work fills this in)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the banner routes."""

@@ -1,0 +1,233 @@
+"""Record, look up and report consents: the service layer, with no knowledge of HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import sqlalchemy as sa
+
+from . import audit, clock
+from .catalogue import NECESSARY
+from .configs import SiteInfo, SnapshotView
+from .extensions import db
+from .models import Consent, ConsentEvent
+from .privacy import PseudonymousClient
+
+USER_AGENT_LIMIT = 512
+URL_LIMIT = 2000
+
+
+class ConsentError(ValueError):
+    """The decision is not acceptable; ``errors`` maps each field to what was wrong."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class UnknownConsent(LookupError):
+    """No consent with this id exists on this site."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the visitor chose, as the banner reported it."""
+
+    action: str
+    purposes: dict[str, bool]
+    vendors: dict[str, bool]
+    revision: str
+    language: str
+    url: str | None
+    gpc: bool
+    consent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedConsent:
+    consent_id: str
+    status: str
+    given_at: datetime
+    expires_at: datetime
+    revision: str
+    kind: str
+
+
+def resolve_choices(view: SnapshotView, decision: Decision) -> tuple[dict[str, bool], dict[str, bool]]:
+    """Complete and check the choices against the revision the visitor saw.
+
+    Missing purposes count as refused; a missing vendor follows its purposes. ``necessary`` and
+    always-on vendors cannot be refused, and accept_all / reject_all must agree with the choices.
+
+    :raises ConsentError: naming every field that is wrong.
+    """
+    errors: dict[str, list[str]] = {}
+    for pid in decision.purposes:
+        if pid not in view.purposes:
+            errors.setdefault(f"purposes.{pid}", []).append("unknown purpose in this revision")
+    for vid in decision.vendors:
+        if vid not in view.vendors:
+            errors.setdefault(f"vendors.{vid}", []).append("unknown vendor in this revision")
+    everything = decision.action == "accept_all"
+    purposes = {
+        pid: always_on or decision.purposes.get(pid, everything)
+        for pid, always_on in view.purposes.items()
+    }
+    vendors = {
+        vid: rule.always_on or decision.vendors.get(
+            vid, all(purposes.get(p, False) for p in rule.purposes)
+        )
+        for vid, rule in view.vendors.items()
+    }
+    for pid, always_on in view.purposes.items():
+        if always_on and decision.purposes.get(pid) is False:
+            errors.setdefault(f"purposes.{pid}", []).append("is necessary and cannot be refused")
+    for vid, rule in view.vendors.items():
+        if rule.always_on and decision.vendors.get(vid) is False:
+            errors.setdefault(f"vendors.{vid}", []).append("is necessary and cannot be refused")
+    _check_action(decision.action, view, purposes, vendors, errors)
+    if errors:
+        raise ConsentError(errors)
+    return purposes, vendors
+
+
+def _check_action(
+    action: str, view: SnapshotView, purposes: dict[str, bool], vendors: dict[str, bool],
+    errors: dict[str, list[str]],
+) -> None:
+    if action == "accept_all":
+        refused = [k for k, v in {**purposes, **vendors}.items() if not v]
+        if refused:
+            errors.setdefault("action", []).append(
+                f"accept_all but refused: {', '.join(sorted(refused))}"
+            )
+    elif action in ("reject_all", "withdraw"):
+        optional_purposes = [p for p, on in purposes.items() if on and not view.purposes[p]]
+        optional_vendors = [v for v, on in vendors.items() if on and not view.vendors[v].always_on]
+        if optional_purposes or optional_vendors:
+            granted = ", ".join(sorted(optional_purposes + optional_vendors))
+            errors.setdefault("action", []).append(f"{action} but granted: {granted}")
+
+
+def clean_url(url: str | None) -> str | None:
+    """The page URL without query or fragment (they often carry personal data)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))[:URL_LIMIT]
+
+
+def record_consent(
+    site: SiteInfo, view: SnapshotView, decision: Decision, client: PseudonymousClient,
+    user_agent: str | None,
+) -> RecordedConsent:
+    """Check a decision, append it to the consent log and store the consent's current state.
+
+    One transaction: the log event and the state are written together or not at all.
+
+    :raises ConsentError: when the choices do not fit the revision.
+    :raises UnknownConsent: when ``decision.consent_id`` is not a consent of this site.
+    """
+    purposes, vendors = resolve_choices(view, decision)
+    now = clock.now()
+    expires_at = now + timedelta(days=site.consent_lifetime_days)
+    status = "withdrawn" if decision.action == "withdraw" else "active"
+    consent_id, kind = _consent_slot(site.id, decision, now)
+    state = {
+        "status": status, "action": decision.action, "purposes": purposes, "vendors": vendors,
+        "revision": view.revision, "language": view.language, "gpc": decision.gpc,
+        "updated_at": now, "expires_at": expires_at,
+    }
+    try:
+        audit.append_event(site.id, {
+            "consent_id": consent_id, "kind": kind, "action": decision.action,
+            "purposes_granted": sorted(k for k, v in purposes.items() if v),
+            "purposes_denied": sorted(k for k, v in purposes.items() if not v),
+            "vendors_granted": sorted(k for k, v in vendors.items() if v),
+            "vendors_denied": sorted(k for k, v in vendors.items() if not v),
+            "snapshot_hash": view.revision, "language": view.language,
+            "url": clean_url(decision.url),
+            "user_agent": (user_agent or "")[:USER_AGENT_LIMIT] or None,
+            "ip_truncated": client.ip_truncated, "ip_hash": client.ip_hash,
+            "ip_key_id": client.key_id, "gpc": decision.gpc,
+            "created_at": now, "expires_at": expires_at,
+        })
+        if decision.consent_id is None:
+            db.session.execute(sa.insert(Consent).values(
+                id=consent_id, site_id=site.id, given_at=now, **state))
+            given_at = now
+        else:
+            given = {"given_at": now} if kind == "given" else {}
+            given_at = db.session.execute(
+                sa.update(Consent).where(Consent.id == consent_id)
+                .values(**state, **given).returning(Consent.given_at)
+            ).scalar_one()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return RecordedConsent(consent_id, status, given_at, expires_at, view.revision, kind)
+
+
+def _consent_slot(site_id: int, decision: Decision, now: datetime) -> tuple[str, str]:
+    """The consent id to write under and the kind of log event this decision makes."""
+    if decision.consent_id is None:
+        return str(uuid.uuid4()), "given"
+    previous = db.session.execute(
+        sa.select(Consent.status, Consent.expires_at)
+        .where(Consent.id == decision.consent_id, Consent.site_id == site_id)
+    ).one_or_none()
+    if previous is None:
+        raise UnknownConsent(decision.consent_id)
+    if decision.action == "withdraw":
+        return decision.consent_id, "withdrawn"
+    # A decision after expiry or withdrawal is a fresh consent under the same id; the expiry
+    # job may not have run yet, so the time decides as well as the status.
+    still_active = previous.status == "active" and previous.expires_at > now
+    return decision.consent_id, "updated" if still_active else "given"
+
+
+def get_consent(site_id: int, consent_id: str) -> Consent:
+    """The current state of one consent.
+
+    :raises UnknownConsent: when the site has no such consent.
+    """
+    consent = db.session.scalar(
+        sa.select(Consent).where(Consent.id == consent_id, Consent.site_id == site_id)
+    )
+    if consent is None:
+        raise UnknownConsent(consent_id)
+    return consent
+
+
+def consent_events(site_id: int, consent_id: str) -> list[ConsentEvent]:
+    """Every log event of one consent, oldest first."""
+    return list(db.session.scalars(
+        sa.select(ConsentEvent)
+        .where(ConsentEvent.site_id == site_id, ConsentEvent.consent_id == consent_id)
+        .order_by(ConsentEvent.seq)
+    ))
+
+
+def consent_record(site_key: str, site_id: int, consent_id: str) -> dict[str, Any]:
+    """The consent's state and its whole history, as shown to the visitor or an admin."""
+    consent = get_consent(site_id, consent_id)
+    return {"consent": {**_state(consent), "site": site_key},
+            "events": consent_events(site_id, consent_id)}
+
+
+def _state(consent: Consent) -> dict[str, Any]:
+    return {c.key: getattr(consent, c.key) for c in Consent.__table__.columns}
+
+
+def consent_status(site_id: int, consent_id: str) -> dict[str, Any]:
+    """Whether a consent still counts: past its lifetime it is expired, whatever the job did yet."""
+    consent = get_consent(site_id, consent_id)
+    status = consent.status
+    if status == "active" and consent.expires_at <= clock.now():
+        status = "expired"
+    return {"status": status, "expires_at": consent.expires_at, "revision": consent.revision}

@@ -1,0 +1,43 @@
+"""Signed tokens (itsdangerous), one salt per purpose so a token of one kind opens nothing else."""
+
+from __future__ import annotations
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+RECEIPT_SALT = "cmp.consent-receipt"
+RECEIPT_DOCUMENT_SALT = "cmp.receipt-document"
+CHECKPOINT_SALT = "cmp.checkpoint"
+
+
+def _serializer(secret: str, salt: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=salt)
+
+
+def issue_receipt(secret: str, site_key: str, consent_id: str) -> str:
+    """A bearer token proving the holder is the device that made this consent.
+
+    It carries no expiry: a visitor may always see what is kept about them.
+    """
+    return _serializer(secret, RECEIPT_SALT).dumps([site_key, consent_id])
+
+
+def receipt_opens(secret: str, token: str, site_key: str, consent_id: str) -> bool:
+    """True when ``token`` is a receipt this service issued for exactly this consent."""
+    try:
+        payload = _serializer(secret, RECEIPT_SALT).loads(token)
+    except BadSignature:
+        return False
+    return payload == [site_key, consent_id]
+
+
+def sign(secret: str, salt: str, payload: object) -> str:
+    """Sign any JSON-able payload under ``salt``."""
+    return _serializer(secret, salt).dumps(payload)
+
+
+def unsign(secret: str, salt: str, token: str) -> object:
+    """Verify and decode a token made by :func:`sign`.
+
+    :raises itsdangerous.BadSignature: when it was altered or signed under another salt or key.
+    """
+    return _serializer(secret, salt).loads(token)
