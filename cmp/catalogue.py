@@ -57,51 +57,71 @@ def parse_catalogue(raw: bytes) -> dict[str, Any]:
         raise CatalogueError({where: [f"not valid YAML: {getattr(error, 'problem', error)}"]}) from None
     if not isinstance(document, dict):
         raise CatalogueError({"(file)": ["must be a mapping with version, ui, purposes, vendors"]})
+    errors: dict[str, list[str]] = {}
     try:
         data = CatalogueSchema().load(document)
     except ValidationError as error:
-        raise CatalogueError(flatten_errors(error.messages)) from None
-    errors = _cross_check(data)
-    if errors:
+        data = None
+        errors.update(flatten_errors(error.messages))
+    # Cross-entry rules run on the raw document too, so one pass reports every error.
+    for path, messages in _cross_check(document).items():
+        errors.setdefault(path, []).extend(m for m in messages if m not in errors.get(path, []))
+    if errors or data is None:
         raise CatalogueError(errors)
     return data
 
 
-def _cross_check(data: dict[str, Any]) -> dict[str, list[str]]:
+def _entries(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = document.get(key)
+    return [e if isinstance(e, dict) else {} for e in value] if isinstance(value, list) else []
+
+
+def _cross_check(document: dict[str, Any]) -> dict[str, list[str]]:
     """Rules that span entries: unique ids, known purposes, always-on only for necessary."""
     errors: dict[str, list[str]] = {}
-    purpose_ids = [p["id"] for p in data["purposes"]]
+    purposes = _entries(document, "purposes")
+    purpose_ids = [p.get("id") for p in purposes]
     _duplicates(purpose_ids, "purposes", errors)
-    if NECESSARY not in purpose_ids:
+    if purposes and NECESSARY not in purpose_ids:
         errors.setdefault("purposes", []).append("the purpose 'necessary' is required")
-    for index, purpose in enumerate(data["purposes"]):
-        if purpose["always_on"] != (purpose["id"] == NECESSARY):
+    for index, purpose in enumerate(purposes):
+        if bool(purpose.get("always_on")) != (purpose.get("id") == NECESSARY):
             errors.setdefault(f"purposes[{index}].always_on", []).append(
                 "only 'necessary' is always on, and it always is"
             )
-    _duplicates([v["id"] for v in data["vendors"]], "vendors", errors)
+    vendors = _entries(document, "vendors")
+    _duplicates([v.get("id") for v in vendors], "vendors", errors)
     known = set(purpose_ids)
-    for index, vendor in enumerate(data["vendors"]):
-        for p_index, purpose in enumerate(vendor["purposes"]):
-            if purpose not in known:
-                errors.setdefault(f"vendors[{index}].purposes[{p_index}]", []).append(
-                    f"unknown purpose {purpose!r}"
-                )
-        if vendor["always_on"] and set(vendor["purposes"]) != {NECESSARY}:
-            errors.setdefault(f"vendors[{index}].always_on", []).append(
-                "only a vendor whose every purpose is 'necessary' may be always on"
-            )
-        for c_index, cookie in enumerate(vendor["cookies"]):
-            if cookie["party"] == "third" and not cookie["domain"]:
-                errors.setdefault(f"vendors[{index}].cookies[{c_index}].domain", []).append(
-                    "a third-party cookie needs its domain"
-                )
+    for index, vendor in enumerate(vendors):
+        _check_vendor(index, vendor, known, errors)
     return errors
 
 
-def _duplicates(ids: Iterable[str], where: str, errors: dict[str, list[str]]) -> None:
-    seen: dict[str, int] = {}
+def _check_vendor(index: int, vendor: dict[str, Any], known: set[Any],
+                  errors: dict[str, list[str]]) -> None:
+    listed = vendor.get("purposes") if isinstance(vendor.get("purposes"), list) else []
+    for p_index, purpose in enumerate(listed):
+        if purpose not in known:
+            errors.setdefault(f"vendors[{index}].purposes[{p_index}]", []).append(
+                f"unknown purpose {purpose!r}"
+            )
+    if vendor.get("always_on") and set(listed) != {NECESSARY}:
+        errors.setdefault(f"vendors[{index}].always_on", []).append(
+            "only a vendor whose every purpose is 'necessary' may be always on"
+        )
+    cookies = vendor.get("cookies") if isinstance(vendor.get("cookies"), list) else []
+    for c_index, cookie in enumerate(cookies):
+        if isinstance(cookie, dict) and cookie.get("party") == "third" and not cookie.get("domain"):
+            errors.setdefault(f"vendors[{index}].cookies[{c_index}].domain", []).append(
+                "a third-party cookie needs its domain"
+            )
+
+
+def _duplicates(ids: Iterable[Any], where: str, errors: dict[str, list[str]]) -> None:
+    seen: dict[Any, int] = {}
     for index, item in enumerate(ids):
+        if item is None or not isinstance(item, str):
+            continue
         if item in seen:
             errors.setdefault(f"{where}[{index}].id", []).append(
                 f"duplicate id {item!r} (first at {where}[{seen[item]}])"

@@ -6,8 +6,10 @@ PostgreSQL; the default is a fresh SQLite file per session.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +142,29 @@ def give_consent(client: FlaskClient, config: dict[str, Any]) -> Any:
         return response.get_json()
 
     return give
+
+
+@contextmanager
+def overridden_settings(app: Flask, **changes: Any) -> Iterator[None]:
+    """Run with some settings changed (e.g. trusted proxies), then restore them."""
+    original = app.config["CMP_SETTINGS"]
+    app.config["CMP_SETTINGS"] = dataclasses.replace(original, **changes)
+    try:
+        yield
+    finally:
+        app.config["CMP_SETTINGS"] = original
+
+
+def database_text(app: Flask) -> str:
+    """Every row of every table as text, plus the raw SQLite files: a full dump to search."""
+    parts: list[str] = []
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            parts.extend(repr(tuple(row)) for row in db.session.execute(sa.select(table)))
+        url = db.engine.url
+        if url.get_backend_name() == "sqlite" and url.database:
+            for suffix in ("", "-wal", "-shm"):
+                path = Path(url.database + suffix)
+                if path.exists():
+                    parts.append(path.read_bytes().decode("latin-1"))
+    return "\n".join(parts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from marshmallow import Schema, ValidationError
 
@@ -16,6 +16,7 @@ from ..privacy import PseudonymousClient, client_address, pseudonymise
 from ..schemas import flatten_errors
 
 CONFIG_SERVICE_KEY = "cmp.config_service"
+CLIENT_KEY = "cmp.client"
 
 
 def settings() -> Settings:
@@ -30,13 +31,15 @@ def config_service() -> ConfigService:
 
 def current_client() -> PseudonymousClient:
     """The pseudonymised client of this request; the raw address is read here and kept nowhere."""
-    if "cmp_client" not in g:
+    # Cached on the request itself (not ``g``, which can outlive one request).
+    cached = request.environ.get(CLIENT_KEY)
+    if cached is None:
         s = settings()
         address = client_address(
             request.remote_addr, request.headers.get("X-Forwarded-For"), s.trusted_proxies
         )
-        g.cmp_client = pseudonymise(address, s.ip_hash_key, s.ip_hash_key_id)
-    return cast(PseudonymousClient, g.cmp_client)
+        cached = request.environ[CLIENT_KEY] = pseudonymise(address, s.ip_hash_key, s.ip_hash_key_id)
+    return cast(PseudonymousClient, cached)
 
 
 def rate_limit_key() -> str:
