@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -45,11 +46,31 @@ class LiveSite:
             db.session.remove()
             return rows
 
+    def consent(self, consent_id: str) -> dict[str, Any]:
+        """The current consent row, JSON columns decoded."""
+        rows = self.query("SELECT * FROM consents WHERE id = :id", id=consent_id)
+        assert rows, f"consent {consent_id} is not in the database"
+        return decoded(rows[0]._asdict())
+
+    def events(self, consent_id: str) -> list[dict[str, Any]]:
+        """The consent log of one consent, oldest first."""
+        rows = self.query(
+            "SELECT * FROM consent_events WHERE consent_id = :id ORDER BY seq", id=consent_id
+        )
+        return [decoded(r._asdict()) for r in rows]
+
     def cli(self, *args: str) -> str:
         """Run a ``flask`` command in the app; fail the test with its output when it fails."""
         result = self.app.test_cli_runner().invoke(args=list(args))
         assert result.exit_code == 0, f"{' '.join(args)} failed:\n{result.output}\n{result.exception}"
         return result.output
+
+
+def decoded(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON columns come back from raw SQL as text on SQLite."""
+    return {
+        k: json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v for k, v in row.items()
+    }
 
 
 def serve(app: Flask) -> tuple[BaseWSGIServer, threading.Thread]:
@@ -133,3 +154,112 @@ def copy_catalogue(tmp: Path, change: Callable[[str], str]) -> Path:
     shutil.copyfile(VENDORS_YAML, target)
     target.write_text(change(target.read_text(encoding="utf-8")), encoding="utf-8")
     return target
+
+
+# Records the banner's DOM events and any CSP violation, before the page's own scripts run.
+RECORDER = """
+window.__cmpEvents = []; window.__cspViolations = [];
+['cmp:ready', 'cmp:consent'].forEach(function (name) {
+  document.addEventListener(name, function (e) { window.__cmpEvents.push([name, e.detail]); });
+});
+document.addEventListener('securitypolicyviolation', function (e) {
+  window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI);
+});
+"""
+GPC_ON = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true});"
+IS_CONSENT_POST = "/consents"
+
+
+class Visitor:
+    """A visitor of the demo site in one browser context, with what a test needs to observe."""
+
+    def __init__(self, page: Any, site: LiveSite, host: str | None = None) -> None:
+        self.page = page
+        self.site = site
+        self.base = f"http://{host}:{site.port}" if host else site.url
+        page.context.add_init_script(RECORDER)
+
+    def open(self, path: str = "/") -> Any:
+        """Load a page and wait until the banner has decided what to show."""
+        self.page.goto(self.base + path)
+        self.wait_ready()
+        return self.page
+
+    def wait_ready(self) -> None:
+        self.page.wait_for_function(
+            "window.__cmpEvents && window.__cmpEvents.some(e => e[0] === 'cmp:ready')"
+        )
+
+    def reload(self) -> None:
+        self.page.reload()
+        self.wait_ready()
+
+    @property
+    def banner(self) -> Any:
+        return self.page.locator(".cmp-banner")
+
+    @property
+    def dialog(self) -> Any:
+        return self.page.get_by_role("dialog")
+
+    def button(self, name: str) -> Any:
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    def decide(self, name: str) -> dict[str, Any]:
+        """Click a decision button and return the server's answer to the POST it makes."""
+        with self.page.expect_response(
+            lambda r: r.request.method == "POST" and IS_CONSENT_POST in r.url
+        ) as response:
+            self.button(name).click()
+        return response.value.json()
+
+    def ran(self) -> list[str]:
+        """Stand-in vendor scripts that ran, in order (the YouTube iframe loads on its own)."""
+        return [n for n in self.page.evaluate("window.__ranScripts") if n != "youtube"]
+
+    def wait_ran(self, *names: str) -> None:
+        self.page.wait_for_function(
+            "names => names.every(n => window.__ranScripts.includes(n))", arg=list(names)
+        )
+
+    def settle(self) -> None:
+        """Give scripts that should not run a moment to (wrongly) do so."""
+        self.page.wait_for_timeout(300)
+
+    def cookie_names(self) -> set[str]:
+        """Every cookie in the browser, whatever its domain or path."""
+        return {c["name"] for c in self.page.context.cookies()}
+
+    def consent_id(self) -> str:
+        return self.page.evaluate("cmp.getConsent().consentId")
+
+    def open_settings(self) -> Any:
+        self.page.get_by_role("link", name="Cookie settings").click()
+        self.dialog.wait_for()
+        return self.dialog
+
+    def show_providers(self, purpose_index: int) -> None:
+        self.dialog.locator("details > summary").filter(has_text="Show providers").nth(
+            purpose_index
+        ).click()
+
+
+@pytest.fixture
+def visitor(page: Any, live: LiveSite) -> Visitor:
+    """A first-time visitor of the demo site."""
+    return Visitor(page, live)
+
+
+@pytest.fixture
+def make_visitor(new_page: Callable[..., Any], live: LiveSite) -> Callable[..., Visitor]:
+    """More visitors: ``host`` (a ``*.cmp.test`` name), ``gpc``, context options."""
+
+    def make(host: str | None = None, gpc: bool = False, site: LiveSite | None = None,
+             **options: Any) -> Visitor:
+        page = new_page(**options)
+        if gpc:
+            page.context.add_init_script(GPC_ON)
+        return Visitor(page, site or live, host)
+
+    return make
+
