@@ -16,6 +16,7 @@ from .edge import (
     bearer_token,
     config_service,
     current_client,
+    is_consent_id,
     limiter,
     load_json,
     settings,
@@ -44,10 +45,9 @@ def post_consent(site_key: str) -> tuple[Response, int]:
         revision=body["revision"], language=body["language"], url=body["url"], gpc=body["gpc"],
         consent_id=str(body["consent_id"]) if body["consent_id"] else None,
     )
+    user_agent = request.headers.get("User-Agent", "").replace("\x00", "")
     try:
-        recorded = consent.record_consent(
-            site, view, decision, current_client(), request.headers.get("User-Agent")
-        )
+        recorded = consent.record_consent(site, view, decision, current_client(), user_agent)
     except consent.ConsentError as error:
         raise Problem(422, "The choices do not fit the revision: " + str(error),
                       slug="invalid-choices", errors=error.errors) from None
@@ -63,6 +63,8 @@ def post_consent(site_key: str) -> tuple[Response, int]:
 def get_consent(site_key: str, consent_id: str) -> Response:
     site = site_or_404(site_key)
     token = bearer_token()
+    if not is_consent_id(consent_id):
+        token = None
     # One answer for "no receipt", "wrong receipt" and "no such consent": nothing leaks.
     if not token or not tokens.receipt_opens(settings().secret_key, token, site_key, consent_id):
         raise Problem(401, "A valid receipt for this consent is needed as Authorization: Bearer.",
@@ -81,6 +83,8 @@ def get_consent(site_key: str, consent_id: str) -> Response:
 def get_status(site_key: str, consent_id: str) -> Response:
     site = site_or_404(site_key)
     try:
+        if not is_consent_id(consent_id):
+            raise consent.UnknownConsent(consent_id)
         state = consent.consent_status(site.id, consent_id)
     except consent.UnknownConsent:
         raise Problem(404, "No consent with this id on this site.", slug="unknown-consent") from None

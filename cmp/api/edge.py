@@ -3,6 +3,7 @@ client, JSON bodies and the rate limiter."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 from flask import Flask, current_app, request
@@ -17,6 +18,8 @@ from ..schemas import flatten_errors
 
 CONFIG_SERVICE_KEY = "cmp.config_service"
 CLIENT_KEY = "cmp.client"
+SITE_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+CONSENT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def settings() -> Settings:
@@ -49,12 +52,20 @@ def rate_limit_key() -> str:
 
 def site_or_404(site_key: str) -> SiteInfo:
     """The site named in the URL, or a 404 problem."""
+    # Checked before any query: PostgreSQL refuses some strings (NUL) with an error, not a miss.
+    if not SITE_KEY.match(site_key):
+        raise Problem(404, f"No site with key {site_key!r}.", slug="unknown-site")
     try:
         return config_service().site(site_key)
     except SiteNotFound:
         raise Problem(404, f"No site with key {site_key!r}.", slug="unknown-site") from None
     except CatalogueMissing as error:
         raise Problem(503, str(error), slug="catalogue-missing") from None
+
+
+def is_consent_id(value: str) -> bool:
+    """True when ``value`` has the form of a consent id (a UUID) and can be looked up."""
+    return bool(CONSENT_ID.match(value))
 
 
 def load_json(schema: Schema) -> dict[str, Any]:
