@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from itsdangerous import BadSignature
 
-from . import clock
+from . import clock, tokens
 from .extensions import db
-from .models import ChainHead, ConsentEvent
+from .models import ChainHead, Checkpoint, ConsentEvent, Site
+
+log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 # The fields a link hashes, in order. The site is implied: every chain belongs to one site.
@@ -43,7 +49,9 @@ def field_digest(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
-def field_digests(event: Mapping[str, Any], erased: Mapping[str, str] | None = None) -> dict[str, str]:
+def field_digests(
+    event: Mapping[str, Any], erased: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Digest of every chained field; an erased field contributes the digest kept at erasure."""
     erased = erased or {}
     return {name: erased.get(name) or field_digest(event.get(name)) for name in CHAINED_FIELDS}
@@ -77,3 +85,315 @@ def append_event(site_id: int, event: dict[str, Any]) -> dict[str, Any]:
         sa.update(ChainHead).where(ChainHead.site_id == site_id).values(hash=row["hash"])
     )
     return row
+
+
+# --- verification ---------------------------------------------------------------------------
+
+BREAKS = ("modified", "missing", "inserted", "reordered")
+VERIFY_CHUNK = 2000  # rows fetched per round trip while verifying; memory stays constant
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of checking one site's chain: counts, or the first broken seq and why."""
+
+    events: int = 0
+    erased: int = 0
+    checkpoints: int = 0
+    last_seq: int = 0
+    broken_seq: int | None = None
+    problem: str | None = None  # one of BREAKS, or "checkpoint"
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_seq is None and self.problem is None
+
+    def fail(self, seq: int, problem: str, detail: str) -> VerifyResult:
+        self.broken_seq, self.problem, self.detail = seq, problem, detail
+        return self
+
+
+@dataclass(frozen=True)
+class CheckpointClaim:
+    """A checkpoint as the chain must match it: ``seq`` must carry ``hash``."""
+
+    seq: int
+    hash: str
+    signature_ok: bool = True
+
+
+class ChainWalker:
+    """Walks links in seq order and names the first break; holds only the previous link.
+
+    Shared by the database check and the offline bundle check, so both classify alike.
+    """
+
+    def __init__(self, result: VerifyResult, start_seq: int = 1, start_hash: str = GENESIS_HASH,
+                 checkpoints: list[CheckpointClaim] | None = None,
+                 later_hash: Callable[[str, int], bool] | None = None,
+                 head_seq: int | None = None) -> None:
+        self.result = result
+        self.head_seq = head_seq
+        self.expected_seq = start_seq
+        self.expected_prev = start_hash
+        self.previous: Mapping[str, Any] | None = None
+        self.pending = sorted(checkpoints or [], key=lambda c: c.seq)
+        # Asked only once something broke: does a later link carry this hash (a reordering)?
+        self.later_hash = later_hash or (lambda _hash, _seq: False)
+
+    def step(self, link: Mapping[str, Any]) -> bool:
+        """Check one link; False once the chain is broken (the result says where and why)."""
+        seq = link["seq"]
+        if seq < self.expected_seq:
+            return self._broken(seq, "inserted", f"a second event claims seq {seq}")
+        if self.head_seq is not None and seq > self.head_seq:
+            return self._broken(seq, "inserted", f"seq {seq} lies beyond the chain head")
+        if seq > self.expected_seq:
+            return self._broken(self.expected_seq, "missing",
+                                f"seq {self.expected_seq}..{seq - 1} absent (next is {seq})")
+        recomputed = link_hash(link["prev_hash"], field_digests(link, link.get("erased_digests")))
+        if link["prev_hash"] != self.expected_prev:
+            return self._broken(*self._classify_bad_link(link, recomputed == link["hash"]))
+        if recomputed != link["hash"]:
+            if self._ids_go_back(link):
+                return self._broken(seq, "reordered", f"seq {seq} was moved (ids out of order)")
+            return self._broken(seq, "modified", f"seq {seq}: its fields no longer give its hash")
+        self._accept(link)
+        return self._check_checkpoints(seq, link["hash"])
+
+    def finish(self, head_seq: int | None = None, head_hash: str | None = None) -> VerifyResult:
+        """Close the walk: the head and every checkpoint must lie on the chain just walked."""
+        last = self.expected_seq - 1
+        if self.result.ok and head_seq is not None and head_seq > last:
+            self._broken(last + 1, "missing",
+                         f"the chain head is at seq {head_seq}, the log ends at {last}")
+        elif self.result.ok and head_seq is not None and head_seq < last:
+            self._broken(head_seq + 1, "inserted", f"events after the chain head (seq {head_seq})")
+        elif self.result.ok and head_hash is not None and head_hash != self.expected_prev:
+            self._broken(last, "modified", f"seq {last} does not carry the chain head's hash")
+        if self.result.ok and self.pending:
+            claim = self.pending[0]
+            self._broken(claim.seq, "missing",
+                         f"a checkpoint names seq {claim.seq}, the log ends at {last}")
+        self.result.last_seq = last
+        return self.result
+
+    def _classify_bad_link(
+        self, link: Mapping[str, Any], self_consistent: bool
+    ) -> tuple[int, str, str]:
+        """Why a link does not follow the one before it, from the links around it."""
+        seq = link["seq"]
+        if self.previous is not None and link["prev_hash"] == self.previous["prev_hash"]:
+            return seq - 1, "inserted", f"seq {seq - 1} and {seq} follow the same link"
+        if self._ids_go_back(link) or self.later_hash(link["prev_hash"], seq):
+            return seq, "reordered", f"seq {seq} follows a link that comes later in the log"
+        if self_consistent and seq > 1:
+            return seq - 1, "modified", f"seq {seq - 1} was rewritten: {seq} no longer follows it"
+        return seq, "modified", f"seq {seq}: prev_hash is not the hash of seq {seq - 1}"
+
+    def _ids_go_back(self, link: Mapping[str, Any]) -> bool:
+        previous_id = self.previous.get("id") if self.previous is not None else None
+        return previous_id is not None and link.get("id") is not None and link["id"] < previous_id
+
+    def _accept(self, link: Mapping[str, Any]) -> None:
+        self.result.events += 1
+        if link.get("erased_digests"):
+            self.result.erased += 1
+        self.previous = link
+        self.expected_seq += 1
+        self.expected_prev = link["hash"]
+
+    def _check_checkpoints(self, seq: int, hash_: str) -> bool:
+        while self.pending and self.pending[0].seq <= seq:
+            claim = self.pending.pop(0)
+            if not claim.signature_ok:
+                return self._broken(claim.seq, "checkpoint", "a checkpoint's signature is invalid")
+            if claim.seq == seq and claim.hash != hash_:
+                return self._broken(seq, "modified", f"seq {seq} differs from a signed checkpoint")
+            self.result.checkpoints += 1
+        return True
+
+    def _broken(self, seq: int, problem: str, detail: str) -> bool:
+        self.result.fail(seq, problem, detail)
+        return False
+
+
+def _event_links(site_id: int, since_seq: int) -> Iterator[dict[str, Any]]:
+    """The site's events in seq order, streamed with a server-side cursor."""
+    columns = [ConsentEvent.id, ConsentEvent.seq, ConsentEvent.prev_hash, ConsentEvent.hash,
+               ConsentEvent.erased_digests,
+               *(getattr(ConsentEvent, name) for name in CHAINED_FIELDS if name != "seq")]
+    query = (sa.select(*columns)
+             .where(ConsentEvent.site_id == site_id, ConsentEvent.seq >= since_seq)
+             .order_by(ConsentEvent.seq, ConsentEvent.id)
+             .execution_options(stream_results=True, yield_per=VERIFY_CHUNK))
+    rows = db.session.execute(query)
+    try:
+        for row in rows:
+            yield row._asdict()
+    finally:
+        rows.close()  # a verify that stops at a break must release the server-side cursor
+
+
+def _start_of(site_id: int, since_seq: int | None) -> tuple[int, str]:
+    """Where a partial check starts: the stored hash of the link before ``since_seq`` is trusted."""
+    if not since_seq or since_seq <= 1:
+        return 1, GENESIS_HASH
+    before = db.session.scalar(sa.select(ConsentEvent.hash).where(
+        ConsentEvent.site_id == site_id, ConsentEvent.seq == since_seq - 1))
+    return since_seq, before or GENESIS_HASH
+
+
+def _later_link_has(site_id: int) -> Callable[[str, int], bool]:
+    def probe(hash_: str, seq: int) -> bool:
+        found = db.session.scalar(sa.select(ConsentEvent.id).where(
+            ConsentEvent.site_id == site_id, ConsentEvent.seq > seq, ConsentEvent.hash == hash_
+        ).limit(1))
+        return found is not None
+    return probe
+
+
+def checkpoint_claims(site_key: str, secret_key: str, rows: Iterable[Mapping[str, Any]]
+                      ) -> list[CheckpointClaim]:
+    """Checkpoints with their signatures checked (``rows`` carry seq, hash, time, signature)."""
+    claims = []
+    for row in rows:
+        expected = checkpoint_payload(site_key, row["seq"], row["hash"], row["time"])
+        try:
+            signed = tokens.unsign(secret_key, tokens.CHECKPOINT_SALT, row["signature"])
+        except BadSignature:
+            signed = None
+        claims.append(CheckpointClaim(row["seq"], row["hash"], signed == expected))
+    return claims
+
+
+def verify_chain(site_id: int, secret_key: str, since_seq: int | None = None) -> VerifyResult:
+    """Recompute a site's chain (from ``since_seq``) and check its head and signed checkpoints.
+
+    Streams the events, so memory stays constant however long the log is.
+    """
+    site_key = db.session.scalar(sa.select(Site.key).where(Site.id == site_id))
+    start_seq, start_hash = _start_of(site_id, since_seq)
+    claims = checkpoint_claims(site_key or "", secret_key, (
+        {"seq": c.seq, "hash": c.hash, "time": clock.isoformat(c.created_at),
+         "signature": c.signature}
+        for c in db.session.scalars(sa.select(Checkpoint).where(
+            Checkpoint.site_id == site_id, Checkpoint.seq >= start_seq))
+    ))
+    head = db.session.execute(
+        sa.select(ChainHead.seq, ChainHead.hash).where(ChainHead.site_id == site_id)).one_or_none()
+    walker = ChainWalker(VerifyResult(), start_seq, start_hash, claims, _later_link_has(site_id),
+                         head.seq if head else None)
+    with closing(_event_links(site_id, start_seq)) as links:
+        for link in links:
+            if not walker.step(link):
+                break
+    return walker.finish(head.seq, head.hash) if head else walker.finish()
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+
+def checkpoint_payload(site_key: str, seq: int, hash_: str, time: str) -> dict[str, Any]:
+    """What a checkpoint signs: the site, its head link and the time."""
+    return {"site": site_key, "seq": seq, "hash": hash_, "time": time}
+
+
+def write_checkpoint(site_id: int, secret_key: str) -> Checkpoint:
+    """Sign the site's current chain head and store it (commits)."""
+    site_key = db.session.scalar(sa.select(Site.key).where(Site.id == site_id))
+    head = db.session.execute(
+        sa.select(ChainHead.seq, ChainHead.hash).where(ChainHead.site_id == site_id)).one()
+    now = clock.now()
+    payload = checkpoint_payload(site_key or "", head.seq, head.hash, clock.isoformat(now))
+    checkpoint = Checkpoint(site_id=site_id, seq=head.seq, hash=head.hash, created_at=now,
+                            signature=tokens.sign(secret_key, tokens.CHECKPOINT_SALT, payload))
+    db.session.add(checkpoint)
+    db.session.commit()
+    return checkpoint
+
+
+# --- erasure --------------------------------------------------------------------------------
+
+
+def _erasure_update(row: Any) -> dict[str, Any]:
+    """Parameters that blank one event's erasable fields and keep their digests."""
+    digests = dict(row.erased_digests or {})
+    for name in ERASABLE_FIELDS:
+        digests.setdefault(name, field_digest(getattr(row, name)))
+    return {"event_id": row.id, "digests": digests}
+
+
+def _erasable_rows(condition: sa.ColumnElement[bool], limit: int | None = None) -> list[Any]:
+    still_there = sa.or_(*(getattr(ConsentEvent, name).is_not(None) for name in ERASABLE_FIELDS))
+    query = (sa.select(ConsentEvent.id, ConsentEvent.site_id, ConsentEvent.consent_id,
+                       ConsentEvent.erased_digests,
+                       *(getattr(ConsentEvent, name) for name in ERASABLE_FIELDS))
+             .where(condition, still_there).order_by(ConsentEvent.id).limit(limit))
+    return list(db.session.execute(query))
+
+
+def _blank(rows: list[Any]) -> None:
+    """One executemany UPDATE for the batch: fields gone, their digests kept."""
+    if not rows:
+        return
+    table = ConsentEvent.__table__
+    statement = (sa.update(table).where(table.c.id == sa.bindparam("event_id"))
+                 .values(erased_digests=sa.bindparam("digests"),
+                         **{name: None for name in ERASABLE_FIELDS}))
+    db.session.execute(statement, [_erasure_update(row) for row in rows])
+
+
+def _erased_event(consent_id: str) -> dict[str, Any]:
+    return {"consent_id": consent_id, "kind": "erased", "action": "erase",
+            "purposes_granted": [], "purposes_denied": [], "vendors_granted": [],
+            "vendors_denied": [], "snapshot_hash": None, "language": None, "url": None,
+            "user_agent": None, "ip_truncated": None, "ip_hash": None, "ip_key_id": None,
+            "gpc": False, "created_at": clock.now(), "expires_at": None}
+
+
+def erase_consent(site_id: int, consent_id: str, reason: str) -> int:
+    """Erase the pseudonymous fields of every event of one consent and log an ``erased`` event.
+
+    The chain keeps each erased field's digest, so it still verifies. Commits.
+
+    :returns: how many events lost data.
+    """
+    try:
+        rows = _erasable_rows(sa.and_(ConsentEvent.site_id == site_id,
+                                      ConsentEvent.consent_id == consent_id))
+        _blank(rows)
+        append_event(site_id, _erased_event(consent_id))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    log.info("erased consent %s on site %s (%s): %d events", consent_id, site_id, reason, len(rows))
+    return len(rows)
+
+
+def erase_before(site_id: int, cutoff: datetime, batch_size: int,
+                 after_batch: Callable[[], None] | None = None) -> int:
+    """Erase, in batches of ``batch_size``, every event of a site created before ``cutoff``.
+
+    Each batch is one transaction: its UPDATE plus one ``erased`` event per consent touched,
+    so a run that stops half-way leaves whole batches and the next run carries on.
+    """
+    total = 0
+    while True:
+        try:
+            rows = _erasable_rows(sa.and_(ConsentEvent.site_id == site_id,
+                                          ConsentEvent.created_at < cutoff), batch_size)
+            _blank(rows)
+            for consent_id in sorted({row.consent_id for row in rows}):
+                append_event(site_id, _erased_event(consent_id))
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        total += len(rows)
+        if len(rows) < batch_size:
+            return total
+        if after_batch is not None:
+            after_batch()

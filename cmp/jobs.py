@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .audit_jobs import checkpoint_chains, erase_past_retention
 from .expiry import expire_consents
 from .jobspec import Job, JobContext, every
 
@@ -17,6 +18,11 @@ JOBS: tuple[Job, ...] = (
     Job("expire_consents", expire_consents,
         lambda settings: every(minutes=settings.expire_interval_minutes),
         "Mark consents past their lifetime expired and log an expired event for each."),
+    Job("checkpoint_chains", checkpoint_chains,
+        lambda settings: every(hours=settings.checkpoint_interval_hours),
+        "Sign a checkpoint of every site's consent-log head."),
+    Job("erase_past_retention", erase_past_retention, lambda settings: every(hours=24),
+        "Erase the pseudonymous fields of events older than the retention period."),
 )
 
 

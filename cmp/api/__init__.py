@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import consents, cors, edge, openapi, sites
+from . import admin, consents, cors, edge, openapi, sites, visitor
 
 
 def init_app(app: Flask) -> None:
@@ -12,5 +12,7 @@ def init_app(app: Flask) -> None:
     edge.init_app(app)
     app.register_blueprint(sites.bp)
     app.register_blueprint(consents.bp)
+    app.register_blueprint(visitor.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(openapi.bp)
     cors.init_app(app)

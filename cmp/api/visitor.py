@@ -1,0 +1,67 @@
+"""Visitor rights with the receipt as Bearer token: erasure and a signed consent receipt."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from .. import audit, consent, receipts, tokens
+from ..audit_schemas import VerifiedSchema
+from ..errors import Problem
+from .edge import bearer_token, is_consent_id, settings, site_or_404
+
+bp = Blueprint("visitor_api", __name__, url_prefix="/api/v1")
+
+
+def _receipt_required() -> Problem:
+    # One answer for "no receipt", "wrong receipt" and "no such consent": nothing leaks.
+    return Problem(401, "A valid receipt for this consent is needed as Authorization: Bearer.",
+                   slug="receipt-required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _holder_of(site_key: str, consent_id: str) -> int:
+    """The site id, once the request proved it holds this consent's receipt."""
+    site = site_or_404(site_key)
+    token = bearer_token()
+    if not (token and is_consent_id(consent_id)
+            and tokens.receipt_opens(settings().secret_key, token, site_key, consent_id)):
+        raise _receipt_required()
+    return site.id
+
+
+@bp.delete("/sites/<site_key>/consents/<consent_id>")
+def erase_own_consent(site_key: str, consent_id: str) -> tuple[str, int]:
+    site_id = _holder_of(site_key, consent_id)
+    try:
+        consent.get_consent(site_id, consent_id)
+    except consent.UnknownConsent:
+        raise _receipt_required() from None
+    audit.erase_consent(site_id, consent_id, "visitor request with receipt")
+    return "", 204
+
+
+@bp.get("/sites/<site_key>/consents/<consent_id>/receipt")
+def consent_receipt(site_key: str, consent_id: str) -> Response:
+    _holder_of(site_key, consent_id)
+    try:
+        document = receipts.build_receipt(site_key, consent_id, settings().secret_key)
+    except consent.UnknownConsent:
+        raise _receipt_required() from None
+    if request.args.get("format") == "text":
+        response = Response("\n".join(document["summary"]) + "\n", mimetype="text/plain")
+    else:
+        response = jsonify(document)
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="consent-receipt-{consent_id}.json"')
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/receipts/verify")
+def verify_receipt() -> Response:
+    if not request.is_json:
+        raise Problem(415, "Send the receipt as application/json.", slug="unsupported-media-type")
+    document = request.get_json(silent=True)
+    if document is None:
+        raise Problem(400, "The body is not valid JSON.", slug="malformed-json")
+    valid = receipts.verify_receipt(document, settings().secret_key)
+    return jsonify(VerifiedSchema().dump({"valid": valid}))

@@ -1,0 +1,390 @@
+"""Export the consent log: streaming CSV and NDJSON, and the offline-verifiable audit bundle."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy as sa
+
+from . import audit, clock
+from .auditor_readme import README
+from .extensions import db
+from .models import Checkpoint, ConfigSnapshot, ConsentEvent, ExportRecord, Site
+
+FORMATS = ("csv", "ndjson")
+# Rows per round trip and per yielded chunk: big enough that per-batch costs vanish, small
+# enough (a few MB) that memory stays flat however long the log is.
+BATCH_ROWS = 5_000
+# A spreadsheet runs a cell starting with one of these as a formula; a leading ' makes it text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+CSV_COLUMNS = (
+    "site", "seq", "created_at", "consent_id", "kind", "action",
+    "purposes_granted", "purposes_denied", "vendors_granted", "vendors_denied",
+    "snapshot_hash", "language", "url", "user_agent", "ip_truncated", "ip_hash", "ip_key_id",
+    "gpc", "expires_at", "erased_fields", "prev_hash", "hash",
+)
+JSON_COLUMNS = ("purposes_granted", "purposes_denied", "vendors_granted", "vendors_denied")
+TIME_COLUMNS = ("created_at", "expires_at")
+# Free text that came from outside (or could): neutralised in CSV.
+TEXT_COLUMNS = ("consent_id", "language", "url", "user_agent", "ip_truncated", "ip_key_id")
+NDJSON_KEYS = (
+    "seq", "consent_id", "kind", "action", *JSON_COLUMNS, "snapshot_hash", "language", "url",
+    "user_agent", "ip_truncated", "ip_hash", "ip_key_id", "gpc", "created_at", "expires_at",
+    "erased_digests", "prev_hash", "hash",
+)
+
+
+class ExportError(ValueError):
+    """An export request that cannot be served; ``field`` names the parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Which events to export; ``None`` means no restriction."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    kind: str | None = None
+    purpose: str | None = None
+    vendor: str | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        """The filters as logged with the export."""
+        return {k: clock.isoformat(v) if isinstance(v, datetime) else v
+                for k, v in asdict(self).items() if v is not None}
+
+
+# --- SQL that renders each cell, so Python only joins text ------------------------------------
+
+
+def _postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def _iso_time(column: Any) -> Any:
+    """A timestamp as cmp writes them (``2025-01-31T12:00:00.000000Z``), rendered by the database."""
+    if _postgres():
+        return sa.func.to_char(sa.func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    # SQLAlchemy stores SQLite datetimes as "YYYY-MM-DD HH:MM:SS.ffffff", UTC here.
+    return sa.func.replace(sa.type_coerce(column, sa.String), " ", "T") + "Z"
+
+
+def _json_text(column: Any) -> Any:
+    return sa.cast(column, sa.Text) if _postgres() else sa.type_coerce(column, sa.String)
+
+
+def _word_list(column: Any) -> Any:
+    """A JSON list of slugs as ``a b c``: slugs hold no quotes, commas or brackets."""
+    text = _json_text(column)
+    for char in ("[", "]", '"', " "):
+        text = sa.func.replace(text, char, "")
+    return sa.func.replace(text, ",", " ")
+
+
+def _erased_fields(column: Any) -> Any:
+    """The names of erased fields, from the keys of ``erased_digests``."""
+    if _postgres():
+        keys = sa.func.array_to_string(
+            sa.func.array(sa.select(sa.func.jsonb_object_keys(column)).scalar_subquery()), " ")
+    else:
+        each = sa.func.json_each(column).table_valued("key")
+        keys = sa.select(sa.func.group_concat(each.c.key, " ")).scalar_subquery()
+    return sa.case((column.is_(None), ""), else_=keys)
+
+
+def _neutralised(column: Any) -> Any:
+    return sa.case((sa.func.substr(column, 1, 1).in_(FORMULA_TRIGGERS), "'" + column),
+                   else_=column)
+
+
+def _csv_cells(site_key: str) -> list[Any]:
+    e = ConsentEvent
+    cells: dict[str, Any] = {
+        "site": sa.literal(site_key), "seq": e.seq, "kind": e.kind, "action": e.action,
+        "snapshot_hash": e.snapshot_hash, "ip_hash": e.ip_hash, "prev_hash": e.prev_hash,
+        "hash": e.hash, "gpc": sa.case((e.gpc, "true"), else_="false"),
+        "erased_fields": _erased_fields(e.erased_digests),
+    }
+    cells.update({name: _iso_time(getattr(e, name)) for name in TIME_COLUMNS})
+    cells.update({name: _word_list(getattr(e, name)) for name in JSON_COLUMNS})
+    cells.update({name: _neutralised(getattr(e, name)) for name in TEXT_COLUMNS})
+    return [cells[name] for name in CSV_COLUMNS]
+
+
+def _ndjson_line() -> Any:
+    """One JSON object per event, built by the database in C."""
+    e = ConsentEvent
+    values: dict[str, Any] = {name: getattr(e, name) for name in NDJSON_KEYS}
+    values.update({name: _iso_time(getattr(e, name)) for name in TIME_COLUMNS})
+    if _postgres():
+        pairs = [part for key in NDJSON_KEYS for part in (sa.literal(key), values[key])]
+        return sa.cast(sa.func.json_build_object(*pairs), sa.Text)
+    for name in (*JSON_COLUMNS, "erased_digests"):
+        values[name] = sa.func.json(sa.type_coerce(getattr(e, name), sa.String))
+    values["gpc"] = sa.func.json(sa.case((e.gpc, "true"), else_="false"))
+    pairs = [part for key in NDJSON_KEYS for part in (sa.literal(key), values[key])]
+    return sa.func.json_object(*pairs)
+
+
+def _where(site_id: int, filters: ExportFilters) -> list[Any]:
+    e = ConsentEvent
+    conditions: list[Any] = [e.site_id == site_id]
+    if filters.since is not None:
+        conditions.append(e.created_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(e.created_at < filters.until)
+    if filters.kind is not None:
+        conditions.append(e.kind == filters.kind)
+    # Slugs never hold quotes, so '"id"' inside the JSON text matches exactly that element.
+    for value, lists in ((filters.purpose, (e.purposes_granted, e.purposes_denied)),
+                         (filters.vendor, (e.vendors_granted, e.vendors_denied))):
+        if value is not None:
+            conditions.append(sa.or_(*(_json_text(column).contains(f'"{value}"', autoescape=True)
+                                       for column in lists)))
+    return conditions
+
+
+def export_query(site_id: int, site_key: str, fmt: str, filters: ExportFilters) -> sa.Select[Any]:
+    """The SELECT whose rows are the export's cells (CSV) or lines (NDJSON), in seq order."""
+    columns = _csv_cells(site_key) if fmt == "csv" else [_ndjson_line()]
+    return sa.select(*columns).where(*_where(site_id, filters)).order_by(ConsentEvent.seq)
+
+
+# --- writers ----------------------------------------------------------------------------------
+
+
+def _row_batches(query: sa.Select[Any]) -> Iterator[list[Any]]:
+    """Rows in batches from a server-side cursor on a connection of its own."""
+    with db.engine.connect() as connection:
+        streaming = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS)
+        result = streaming.execute(query)
+        try:
+            yield from result.partitions()
+        finally:
+            result.close()  # an aborted download must release the server-side cursor
+
+
+def csv_chunks(batches: Iterator[list[Any]], counter: Callable[[int], None]) -> Iterator[str]:
+    """CSV text with a header, in chunks of a few thousand rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for batch in batches:
+        writer.writerows(batch)
+        counter(len(batch))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
+
+
+def ndjson_chunks(batches: Iterator[list[Any]], counter: Callable[[int], None]) -> Iterator[str]:
+    """One JSON object per line, in chunks of a few thousand lines."""
+    for batch in batches:
+        counter(len(batch))
+        yield "\n".join([row[0] for row in batch]) + "\n"
+
+
+WRITERS = {"csv": csv_chunks, "ndjson": ndjson_chunks}
+
+
+# --- the logged export ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """The site exported and who asked (a token, or the operator's CLI)."""
+
+    site_id: int
+    site_key: str
+    channel: str  # "api" or "cli"
+    token_id: int | None = None
+
+
+def _log_export(target: ExportTarget, fmt: str, filters: ExportFilters) -> int:
+    """Log the export before the first byte leaves, so even an aborted one is on record."""
+    record = ExportRecord(site_id=target.site_id, token_id=target.token_id,
+                          channel=target.channel, format=fmt, filters=filters.as_record(),
+                          rows=0, created_at=clock.now())
+    db.session.add(record)
+    db.session.commit()
+    return record.id
+
+
+def _log_rows(record_id: int, rows: int) -> None:
+    db.session.execute(sa.update(ExportRecord).where(ExportRecord.id == record_id)
+                       .values(rows=rows))
+    db.session.commit()
+
+
+def stream_export(target: ExportTarget, fmt: str, filters: ExportFilters,
+                  progress: Callable[[int], None] | None = None) -> Iterator[str]:
+    """The export as text chunks, logged in ``export_records`` with the rows sent.
+
+    :raises ExportError: when ``fmt`` is unknown (before anything is logged).
+    """
+    if fmt not in WRITERS:
+        raise ExportError("format", f"must be one of {', '.join(FORMATS)}")
+    record_id = _log_export(target, fmt, filters)
+    return _counted(record_id, fmt, export_query(target.site_id, target.site_key, fmt, filters),
+                    progress)
+
+
+def _counted(record_id: int, fmt: str, query: sa.Select[Any],
+             progress: Callable[[int], None] | None) -> Iterator[str]:
+    sent = [0]
+
+    def count(rows: int) -> None:
+        sent[0] += rows
+        if progress is not None:
+            progress(rows)
+
+    try:
+        yield from WRITERS[fmt](_row_batches(query), count)
+    finally:
+        _log_rows(record_id, sent[0])
+
+
+# --- the audit bundle -------------------------------------------------------------------------
+
+BUNDLE_RECORDS = "records.ndjson"
+BUNDLE_CHECKPOINTS = "checkpoints.json"
+BUNDLE_MANIFEST = "manifest.json"
+BUNDLE_README = "README.md"
+
+
+def write_bundle(target: ExportTarget, out: IO[bytes],
+                 progress: Callable[[int], None] | None = None) -> int:
+    """Write the whole chain, its snapshots, checkpoints and a README as one zip; returns rows."""
+    rows = 0
+
+    def count(n: int) -> None:
+        nonlocal rows
+        rows += n
+        if progress is not None:
+            progress(n)
+
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        with bundle.open(BUNDLE_RECORDS, "w", force_zip64=True) as records:
+            for chunk in stream_export(target, "ndjson", ExportFilters(), count):
+                records.write(chunk.encode())
+        snapshots = _write_snapshots(bundle, target.site_id)
+        checkpoints = _checkpoints(target)
+        bundle.writestr(BUNDLE_CHECKPOINTS, json.dumps(checkpoints, indent=1))
+        bundle.writestr(BUNDLE_MANIFEST, json.dumps({
+            "site": target.site_key, "exported_at": clock.isoformat(clock.now()),
+            "records": rows, "snapshots": snapshots, "checkpoints": len(checkpoints),
+            "chained_fields": list(audit.CHAINED_FIELDS),
+            "erasable_fields": list(audit.ERASABLE_FIELDS), "genesis_hash": audit.GENESIS_HASH,
+        }, indent=1))
+        bundle.writestr(BUNDLE_README, README.replace(
+            "{CHAINED_FIELDS}", json.dumps(list(audit.CHAINED_FIELDS))))
+    return rows
+
+
+def _write_snapshots(bundle: zipfile.ZipFile, site_id: int) -> int:
+    """Every config snapshot the records name, byte for byte as served."""
+    used = sa.select(ConsentEvent.snapshot_hash).where(
+        ConsentEvent.site_id == site_id, ConsentEvent.snapshot_hash.is_not(None)).distinct()
+    count = 0
+    for snapshot_hash, body in db.session.execute(
+            sa.select(ConfigSnapshot.hash, ConfigSnapshot.body)
+            .where(ConfigSnapshot.hash.in_(used))):
+        bundle.writestr(f"snapshots/{snapshot_hash}.json", body.encode())
+        count += 1
+    return count
+
+
+def _checkpoints(target: ExportTarget) -> list[dict[str, Any]]:
+    return [{"site": target.site_key, "seq": c.seq, "hash": c.hash,
+             "time": clock.isoformat(c.created_at), "signature": c.signature}
+            for c in db.session.scalars(sa.select(Checkpoint).where(
+                Checkpoint.site_id == target.site_id).order_by(Checkpoint.seq, Checkpoint.id))]
+
+
+@dataclass
+class BundleResult:
+    """The outcome of an offline bundle check."""
+
+    chain: audit.VerifyResult
+    site: str = ""
+    snapshots: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok
+
+
+def verify_bundle(path: Path, secret_key: str | None = None) -> BundleResult:
+    """Check a bundle with no database: every link, every snapshot, every checkpoint.
+
+    Checkpoint signatures are checked only with ``secret_key`` (they are HMACs of the service).
+    """
+    with zipfile.ZipFile(path) as bundle:
+        manifest = json.loads(bundle.read(BUNDLE_MANIFEST))
+        result = BundleResult(audit.VerifyResult(), manifest.get("site", ""))
+        known = _check_snapshots(bundle, result)
+        if not result.ok:
+            return result
+        rows = json.loads(bundle.read(BUNDLE_CHECKPOINTS))
+        claims = (audit.checkpoint_claims(result.site, secret_key, rows) if secret_key
+                  else [audit.CheckpointClaim(r["seq"], r["hash"]) for r in rows])
+        walker = audit.ChainWalker(result.chain, checkpoints=claims)
+        with bundle.open(BUNDLE_RECORDS) as records:
+            _walk_records(records, walker, known)
+        walker.finish()
+    return result
+
+
+def _check_snapshots(bundle: zipfile.ZipFile, result: BundleResult) -> set[str]:
+    known = set()
+    for name in bundle.namelist():
+        if not (name.startswith("snapshots/") and name.endswith(".json")):
+            continue
+        claimed = name.removeprefix("snapshots/").removesuffix(".json")
+        if hashlib.sha256(bundle.read(name)).hexdigest() != claimed:
+            result.chain.fail(0, "modified", f"{name}: its bytes do not hash to its name")
+            return known
+        known.add(claimed)
+    result.snapshots = len(known)
+    return known
+
+
+def _walk_records(records: IO[bytes], walker: audit.ChainWalker, known: set[str]) -> None:
+    for number, line in enumerate(records, 1):
+        try:
+            link = json.loads(line)
+        except ValueError:
+            walker.result.fail(walker.expected_seq, "modified", f"line {number} is not JSON")
+            return
+        if link.get("snapshot_hash") and link["snapshot_hash"] not in known:
+            walker.result.fail(link.get("seq", number), "missing",
+                               f"snapshot {link['snapshot_hash']} is not in the bundle")
+            return
+        if not walker.step(link):
+            return
+
+
+def site_target(site_key: str, channel: str, token_id: int | None = None) -> ExportTarget:
+    """The export target for a site key.
+
+    :raises ExportError: when no site has this key.
+    """
+    site_id = db.session.scalar(sa.select(Site.id).where(Site.key == site_key))
+    if site_id is None:
+        raise ExportError("site", f"no site with key {site_key!r}")
+    return ExportTarget(site_id, site_key, channel, token_id)
