@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,7 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
 
     def open_page(**context_options: Any) -> Any:
         context = browser.new_context(**{"locale": "en-US", **context_options})
+        context.set_default_timeout(8000)
         contexts.append(context)
         page = context.new_page()
         page.errors = []
@@ -185,10 +187,20 @@ class Visitor:
         self.wait_ready()
         return self.page
 
+    def until(self, script: str, arg: Any = None, timeout: float = 8.0) -> Any:
+        """Poll a JS function until it returns something truthy.
+
+        ``page.wait_for_function`` evaluates its predicate with eval, which the demo's strict
+        CSP (rightly) refuses; ``evaluate`` goes through the debugger protocol instead.
+        """
+        deadline = time.monotonic() + timeout
+        while not (result := self.page.evaluate(script, arg)):
+            assert time.monotonic() < deadline, f"timed out waiting for {script}"
+            self.page.wait_for_timeout(50)
+        return result
+
     def wait_ready(self) -> None:
-        self.page.wait_for_function(
-            "window.__cmpEvents && window.__cmpEvents.some(e => e[0] === 'cmp:ready')"
-        )
+        self.until("() => window.__cmpEvents && window.__cmpEvents.some(e => e[0] === 'cmp:ready')")
 
     def reload(self) -> None:
         self.page.reload()
@@ -218,9 +230,7 @@ class Visitor:
         return [n for n in self.page.evaluate("window.__ranScripts") if n != "youtube"]
 
     def wait_ran(self, *names: str) -> None:
-        self.page.wait_for_function(
-            "names => names.every(n => window.__ranScripts.includes(n))", arg=list(names)
-        )
+        self.until("names => names.every(n => window.__ranScripts.includes(n))", list(names))
 
     def settle(self) -> None:
         """Give scripts that should not run a moment to (wrongly) do so."""

@@ -89,17 +89,17 @@ def test_youtube_iframe_shows_placeholder_with_load_once_and_always_allow(visito
     assert "This content is provided by YouTube" in placeholder.inner_text()
     assert page.locator("iframe.video").is_hidden()
     visitor.button("Load this time").click()
-    page.wait_for_function("window.__ranScripts.includes('youtube')")
+    visitor.until("() => window.__ranScripts.includes('youtube')")
     assert page.locator("iframe.video").is_visible()
     assert "cmp_consent" not in visitor.cookie_names(), "loading once records no consent"
 
     visitor.reload()
     assert placeholder.is_visible(), "once means once"
     answer = visitor.decide("Always allow")
-    page.wait_for_function("window.__ranScripts.includes('youtube')")
+    visitor.until("() => window.__ranScripts.includes('youtube')")
     assert live.consent(answer["consent_id"])["vendors"]["youtube"] is True
     visitor.reload()
-    page.wait_for_function("window.__ranScripts.includes('youtube')")
+    visitor.until("() => window.__ranScripts.includes('youtube')")
     assert placeholder.count() == 0
 
 
