@@ -273,3 +273,21 @@ def make_visitor(new_page: Callable[..., Any], live: LiveSite) -> Callable[..., 
 
     return make
 
+
+
+@pytest.fixture(scope="session")
+def site_with_catalogue(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[Callable[[str], str]], LiveSite]]:
+    """Start another app whose vendors.yaml is the real one with a change applied to its text."""
+    running: list[Iterator[LiveSite]] = []
+
+    def start(change: Callable[[str], str]) -> LiveSite:
+        tmp = tmp_path_factory.mktemp("catalogue")
+        site = start_site(tmp, copy_catalogue(tmp, change))
+        running.append(site)
+        return next(site)
+
+    yield start
+    for site in running:
+        next(site, None)
