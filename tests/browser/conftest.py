@@ -249,9 +249,7 @@ class Visitor:
         return self.dialog
 
     def show_providers(self, purpose_index: int) -> None:
-        self.dialog.locator("details > summary").filter(has_text="Show providers").nth(
-            purpose_index
-        ).click()
+        self.dialog.locator(".cmp-purpose > details > summary").nth(purpose_index).click()
 
 
 @pytest.fixture
