@@ -3,7 +3,7 @@
 ((w, d) => {
   'use strict';
   if (!d || w.cmp) return;
-  const mark = (name) => w.performance && performance.mark && performance.mark(name);
+  const mark = (name) => performance.mark(name);
   mark('cmp:start');
 
   // ---- names -------------------------------------------------------------------------------
@@ -23,19 +23,20 @@
 
   // ---- Google Consent Mode defaults: set before any Google tag can run ----------------------
   const dataLayer = w.dataLayer = w.dataLayer || [];
-  if (typeof w.gtag != 'function') w.gtag = function () { dataLayer.push(arguments); };
+  // gtag's own form (an arguments object), so gtag.js reads it; a site's gtag is left alone.
+  const gtag = w.gtag = w.gtag || function () { dataLayer.push(arguments); };
   gtag('consent', 'default', {
     ad_storage: 'denied', analytics_storage: 'denied', ad_user_data: 'denied',
     ad_personalization: 'denied', functionality_storage: 'granted', security_storage: 'granted',
     wait_for_update: 500
   });
-  function gtag() { w.gtag.apply(w, arguments); }
 
   // ---- consent core: state, storage, decisions (no DOM) ------------------------------------
   let cfg = null, state = null, previous = null;
   const subscribers = [], listeners = [], waiting = [];
   const each = (list, fn) => Array.prototype.forEach.call(list || [], fn);
   const keys = Object.keys;
+  const granted = (map) => keys(map).filter((k) => map[k]);
   const setOf = (list) => list.reduce((s, k) => (k && (s[k] = 1), s), {});
   const lifetime = () => cfg.consent_lifetime_days * DAY;
 
@@ -46,7 +47,7 @@
         p: setOf(f[5].split(',')), v: setOf(f[6].split(',')) } : null;
     },
     save(s) {
-      const value = [s.id || '', s.rev, s.at, s.lang, s.w ? 1 : '', keys(s.p), keys(s.v)].join('|');
+      const value = [s.id || '', s.rev, s.at, s.lang, s.w ? 1 : '', granted(s.p), granted(s.v)].join('|');
       d.cookie = COOKIE + '=' + encodeURIComponent(value) + '; Path=/; SameSite=Lax; Max-Age=' +
         lifetime() / 1e3 + (opts.cookieDomain ? '; Domain=' + opts.cookieDomain : '') +
         (location.protocol == 'https:' ? '; Secure' : '');
@@ -65,11 +66,11 @@
 
   const hasConsent = (key) => !!state && !!(state.p[key] || state.v[key]) || alwaysOn(key);
 
-  /** Granted purposes and vendors: `test(item, purposeIds)` decides each one not always on. */
+  /** Every purpose and vendor, on or off: `test(item, purposeIds)` decides those not always on. */
   function choose(test) {
     const c = { p: {}, v: {} };
-    each(cfg.purposes, (x) => { if (x.always_on || test(x, [x.id])) c.p[x.id] = 1; });
-    each(cfg.vendors, (x) => { if (x.always_on || test(x, x.purposes)) c.v[x.id] = 1; });
+    each(cfg.purposes, (x) => { c.p[x.id] = !!(x.always_on || test(x, [x.id])); });
+    each(cfg.vendors, (x) => { c.v[x.id] = !!(x.always_on || test(x, x.purposes)); });
     return c;
   }
 
@@ -88,24 +89,17 @@
   const rejectAll = () => decide('reject_all', everything(false));
 
   const snapshot = () => state && { consentId: state.id || null, revision: state.rev,
-    givenAt: new Date(state.at), withdrawn: state.w, purposes: keys(state.p),
-    vendors: keys(state.v), gpc: GPC };
+    givenAt: new Date(state.at), withdrawn: state.w, purposes: granted(state.p),
+    vendors: granted(state.v), gpc: GPC };
 
   const whenReady = (fn) => () => cfg ? fn() : waiting.push(fn);
 
   // ---- backend: POST through an offline queue, daily status check --------------------------
   let sending = Promise.resolve();
 
-  function fullMap(list, granted) {
-    const m = {};
-    each(list, (x) => { m[x.id] = !!(granted[x.id] || x.always_on); });
-    return m;
-  }
-
   function record(action) {
-    const body = { action, purposes: fullMap(cfg.purposes, state.p),
-      vendors: fullMap(cfg.vendors, state.v), revision: cfg.revision, language: cfg.language,
-      url: location.href, gpc: GPC };
+    const body = { action, purposes: state.p, vendors: state.v, revision: cfg.revision,
+      language: cfg.language, url: location.href, gpc: GPC };
     local(QUEUE, (local(QUEUE) || []).concat([body]));
     flush();
   }
@@ -167,7 +161,7 @@
   let running = Promise.resolve();
 
   function needs(node) {
-    const k = node.getAttribute('data-cmp-vendor') || node.getAttribute('data-cmp-purpose');
+    const k = node.dataset.cmpVendor || node.dataset.cmpPurpose;
     return k ? k.split(/\s+/) : [];
   }
 
@@ -190,7 +184,7 @@
 
   /** Run a copy of a blocked script in its place; resolves when it ran (external: loaded). */
   const execute = (node) => new Promise((resolve) => {
-    const s = d.createElement('script'), src = node.getAttribute('data-cmp-src') || node.getAttribute('src');
+    const s = d.createElement('script'), src = node.dataset.cmpSrc || node.getAttribute('src');
     each(node.attributes, (a) => {
       if (!/^(type|src|nonce|data-cmp-.*)$/.test(a.name)) s.setAttribute(a.name, a.value);
     });
@@ -206,9 +200,9 @@
   });
 
   function loadFrame(f) {
-    if (f.cmpPlaceholder) f.cmpPlaceholder.remove();
+    if (f.cmpPh) f.cmpPh.remove();
     f.hidden = false;
-    f.src = f.getAttribute('data-cmp-src');
+    f.src = f.dataset.cmpSrc;
   }
 
   /** Expire a cookie on this host, every parent domain and every path prefix of this page. */
@@ -455,17 +449,17 @@
   function placeholders() {
     const t = text();
     each(d.querySelectorAll(FRAMES), (f) => {
-      if (done.has(f) || f.cmpPlaceholder) return;
+      if (done.has(f) || f.cmpPh) return;
       const vendor = cfg.vendors.find((v) => v.id == needs(f)[0]);
       f.hidden = true;
-      f.cmpPlaceholder = el('div', { class: 'root ph', lang: cfg.language }, [
+      f.cmpPh = el('div', { class: 'root ph', lang: cfg.language }, [
         el('p', { text: t.placeholder_text.split('{vendor}').join(vendor ? vendor.name : needs(f)) }),
         el('div', { class: 'btns' }, [
           button(t.load_once, () => { done.add(f); loadFrame(f); }),
           vendor && button(t.always_allow, () => allowVendor(vendor))
         ])
       ]);
-      f.before(f.cmpPlaceholder);
+      f.before(f.cmpPh);
     });
   }
 
