@@ -27,7 +27,8 @@ def main() -> None:
         print(f"{name:8} source {source:6d} B  minified {len(data):6d} B  gzip {gzipped_size(data):5d} B")
     together = gzipped_size(b"\n".join(parts.values()))
     print(f"JS + CSS together, minified + gzip: {together} B of {BUDGET_BYTES} B budget")
-    print(f"ratio to budget: {together / BUDGET_BYTES:.2f} ({'within' if together <= BUDGET_BYTES else 'OVER'} budget)")
+    verdict = "within" if together <= BUDGET_BYTES else "OVER"
+    print(f"ratio to budget: {together / BUDGET_BYTES:.2f} ({verdict} budget)")
 
 
 if __name__ == "__main__":
