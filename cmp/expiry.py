@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import groupby
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -28,8 +29,9 @@ EXPIRED_EVENT: dict[str, Any] = {
     "language": None, "url": None, "user_agent": None,
     "ip_truncated": None, "ip_hash": None, "ip_key_id": None, "gpc": False,
 }
-# The fields that differ from one expired event to the next.
-PER_CONSENT_FIELDS = ("seq", "consent_id", "snapshot_hash", "expires_at")
+# The fields that differ from one expired event to the next, in the chain's order.
+PER_CONSENT_FIELDS = tuple(name for name in audit.CHAINED_FIELDS
+                           if name in ("seq", "consent_id", "snapshot_hash", "expires_at"))
 
 
 def expire_consents(ctx: JobContext) -> int:
@@ -85,8 +87,9 @@ def _expire_batch(now: datetime, lower: datetime | None, upper: datetime) -> int
         expired = db.session.execute(
             sa.update(consents).where(_due(lower, upper))
             .values(status="expired", updated_at=now)
+            # expires_at as the driver holds it: written back unconverted, read only to hash
             .returning(consents.c.id, consents.c.site_id, consents.c.revision,
-                       consents.c.expires_at)
+                       sa.type_coerce(consents.c.expires_at, sa.String()))
         ).all()
         if expired:
             _log_expiry(now, expired)
@@ -111,21 +114,20 @@ def _lock_chain_heads() -> None:
 
 def _log_expiry(now: datetime, expired: Sequence[sa.Row[Any]]) -> None:
     """Append one expired event per consent to its site's chain, sites in a fixed order."""
-    ordered = sorted(expired, key=lambda row: (row.site_id, row.expires_at, row.id))
-    chain = ExpiredEventChain(now)
-    new_events: list[dict[str, Any]] = []
+    ordered = sorted(map(tuple, expired), key=lambda row: (row[1], _canonical_time(row[3]), row[0]))
+    chain = ExpiredEventChain(now, db.engine.dialect)
+    new_events: list[tuple[Any, ...]] = []
     new_heads: list[dict[str, Any]] = []
-    for site_id, site_rows in groupby(ordered, key=lambda row: row.site_id):
+    for site_id, site_rows in groupby(ordered, key=lambda row: row[1]):
         seq, prev_hash = db.session.execute(
             sa.select(heads.c.seq, heads.c.hash).where(heads.c.site_id == site_id)
         ).one()
-        for row in site_rows:
+        for consent_id, _site, revision, stored_expires_at in site_rows:
             seq += 1
-            event = chain.link(site_id, seq, prev_hash, row)
-            new_events.append(event)
-            prev_hash = event["hash"]
+            prev_hash = chain.append(new_events, site_id, seq, prev_hash,
+                                     consent_id, revision, stored_expires_at)
         new_heads.append({"head_site": site_id, "new_seq": seq, "new_hash": prev_hash})
-    db.session.execute(sa.insert(events), new_events)
+    _insert_events(chain, new_events)
     db.session.execute(
         sa.update(heads).where(heads.c.site_id == sa.bindparam("head_site"))
         .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash")),
@@ -133,36 +135,97 @@ def _log_expiry(now: datetime, expired: Sequence[sa.Row[Any]]) -> None:
     )
 
 
-class ExpiredEventChain:
-    """Builds expired events and their link hashes, digesting the constant fields only once.
+def _insert_events(chain: ExpiredEventChain, rows: list[tuple[Any, ...]]) -> None:
+    """Bulk-insert bound event rows: COPY on PostgreSQL, the driver's executemany on SQLite.
 
-    The result is exactly ``audit.link_hash(prev, audit.field_digests(event))``; the shortcut
+    Both bypass SQLAlchemy's per-row parameter processing, which cost more than the INSERT
+    itself; the rows are already bound the way SQLAlchemy would bind them.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.exec_driver_sql(chain.insert_sql, rows)
+        return
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor, cursor.copy(f"COPY {events.name} ({', '.join(chain.columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _binder(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any]:
+    """The column type's own bind processing, to apply it outside SQLAlchemy.
+
+    JSON goes as its text on both backends (psycopg sends a str untyped, so PostgreSQL reads
+    it as jsonb), because the driver left alone would turn a Python list into an array.
+    """
+    if isinstance(column.type, sa.JSON):
+        return lambda value: None if value is None else json.dumps(value)
+    process = column.type.bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
+
+
+class ExpiredEventChain:
+    """Builds expired events and their link hashes; digests and binds the constant fields once.
+
+    Each link is exactly ``audit.link_hash(prev, audit.field_digests(event))``; the shortcut
     matters because a catch-up run hashes hundreds of thousands of events.
     """
 
-    def __init__(self, now: datetime) -> None:
-        self.constant = {**EXPIRED_EVENT, "created_at": now}
-        digests = audit.field_digests(self.constant)
-        self.template = [digests[name] for name in audit.CHAINED_FIELDS]
-        self.slots = {name: audit.CHAINED_FIELDS.index(name) for name in PER_CONSENT_FIELDS}
-
-    def link(self, site_id: int, seq: int, prev_hash: str, row: Any) -> dict[str, Any]:
-        """The stored row of the expired event of consent ``row`` at ``seq`` of the chain."""
-        parts = self.template.copy()
-        parts[self.slots["seq"]] = _sha256(str(seq))
-        parts[self.slots["consent_id"]] = _sha256(encode_basestring(row.id))
-        parts[self.slots["snapshot_hash"]] = (
-            _sha256(encode_basestring(row.revision)) if row.revision is not None
-            else audit.field_digest(None)
+    def __init__(self, now: datetime, dialect: sa.Dialect) -> None:
+        constant = {**EXPIRED_EVENT, "created_at": now}
+        digests = audit.field_digests(constant)
+        # The payload is prev_hash, then the digests in CHAINED_FIELDS order; cut it at the
+        # per-consent fields so each link is a few concatenations of constant text.
+        slot = "\0"
+        text = "\n".join(["", *(slot if name in PER_CONSENT_FIELDS else digests[name]
+                                for name in audit.CHAINED_FIELDS)])
+        self.payload = tuple(text.split(slot))
+        self.revision_digests: dict[str | None, str] = {None: audit.field_digest(None)}
+        self.constant_values = tuple(
+            _binder(events.c[name], dialect)(value) for name, value in constant.items()
         )
-        parts[self.slots["expires_at"]] = _sha256('"' + clock.isoformat(row.expires_at) + '"')
-        link = hashlib.sha256((prev_hash + "\n" + "\n".join(parts)).encode()).hexdigest()
-        return {
-            **self.constant, "site_id": site_id, "seq": seq, "consent_id": row.id,
-            "snapshot_hash": row.revision, "expires_at": row.expires_at,
-            "erased_digests": None, "prev_hash": prev_hash, "hash": link,
-        }
+        self.columns = (*constant, "site_id", *PER_CONSENT_FIELDS, "prev_hash", "hash")
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.insert_sql = (f"INSERT INTO {events.name} ({', '.join(self.columns)}) "
+                           f"VALUES ({', '.join(marker for _ in self.columns)})")
+
+    def link_hash(self, seq: int, prev_hash: str, consent_id: str, revision: str | None,
+                  expires_at: Any) -> str:
+        """The hash of the expired event of ``consent_id`` at ``seq`` after ``prev_hash``."""
+        revision_digest = self.revision_digests.get(revision)
+        if revision_digest is None:  # a site has few revisions: digest each once per batch
+            revision_digest = self.revision_digests[revision] = _sha256(
+                encode_basestring(revision))
+        before_seq, before_id, before_revision, before_expires, after = self.payload
+        return _sha256(
+            prev_hash + before_seq + _sha256(str(seq)) + before_id
+            + _sha256(encode_basestring(consent_id)) + before_revision + revision_digest
+            + before_expires + _sha256('"' + _canonical_time(expires_at) + '"') + after
+        )
+
+    def append(self, rows: list[tuple[Any, ...]], site_id: int, seq: int, prev_hash: str,
+               consent_id: str, revision: str | None, stored_expires_at: Any) -> str:
+        """Add the event's row, bound for the driver, to ``rows``; return its hash."""
+        link = self.link_hash(seq, prev_hash, consent_id, revision, stored_expires_at)
+        rows.append((*self.constant_values, site_id, seq, consent_id, revision,
+                     stored_expires_at, prev_hash, link))
+        return link
 
 
-def _sha256(canonical: str) -> str:
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _canonical_time(stored: Any) -> str:
+    """``clock.isoformat`` of a timestamp as the driver returned it, without the slow path.
+
+    SQLite hands back SQLAlchemy's storage text (naive UTC, always with microseconds),
+    PostgreSQL an aware datetime.
+    """
+    if isinstance(stored, str):
+        if len(stored) == 26 and stored[10] == " ":
+            return stored[:10] + "T" + stored[11:] + "Z"
+        stored = datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    text = stored.isoformat(timespec="microseconds")
+    if text.endswith("+00:00"):
+        return text[:-6] + "Z"
+    return clock.isoformat(stored)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
