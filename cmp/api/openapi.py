@@ -46,12 +46,60 @@ def _paths() -> dict[str, dict[str, Any]]:
             "parameters": [SITE, CONSENT_ID], "security": [{"receipt": []}],
             "responses": {"200": {"description": "The record", "content": _json("ConsentRecord")},
                           "401": PROBLEM},
+        }, "delete": {
+            "summary": "Erase the consent's pseudonymous fields (receipt as Bearer token)",
+            "parameters": [SITE, CONSENT_ID], "security": [{"receipt": []}],
+            "responses": {"204": {"description": "Erased; the log keeps the fields' digests"},
+                          "401": PROBLEM},
         }},
         "/api/v1/sites/{site}/consents/{consent_id}/status": {"get": {
             "summary": "Whether a consent still counts",
             "parameters": [SITE, CONSENT_ID],
             "responses": {"200": {"description": "Status", "content": _json("ConsentStatus")},
                           "404": PROBLEM},
+        }},
+        **_audit_paths(),
+    }
+
+
+def _audit_paths() -> dict[str, dict[str, Any]]:
+    admin = {"security": [{"admin_token": []}]}
+    period = [{"name": name, "in": "query", "schema": {"type": "string", "format": "date-time"}}
+              for name in ("from", "to")]
+    text = [{"name": name, "in": "query", "schema": {"type": "string"}}
+            for name in ("format", "kind", "purpose", "vendor")]
+    consent = {"parameters": [SITE, CONSENT_ID], **admin}
+    return {
+        "/api/v1/admin/sites/{site}/consents/export": {"get": {
+            "summary": "Stream the consent log as CSV or NDJSON (auditor or admin token)",
+            "parameters": [SITE, *period, *text], **admin,
+            "responses": {"200": {"description": "text/csv or application/x-ndjson, streamed"},
+                          **{code: PROBLEM for code in ("401", "403", "404", "422")}},
+        }},
+        "/api/v1/admin/sites/{site}/stats": {"get": {
+            "summary": "Decisions per action and opt-in rates per purpose and vendor, per bucket",
+            "parameters": [SITE, *period, {"name": "bucket", "in": "query",
+                                           "schema": {"type": "string", "enum": ["day", "month"]}}],
+            **admin, "responses": {"200": {"description": "Buckets"},
+                                   **{c: PROBLEM for c in ("401", "403", "404", "422")}},
+        }},
+        "/api/v1/admin/sites/{site}/consents/{consent_id}": {
+            "get": {"summary": "A consent and its events, on the visitor's request (admin)",
+                    **consent, "responses": {"200": {"description": "The record"},
+                                             **{c: PROBLEM for c in ("401", "403", "404")}}},
+            "delete": {"summary": "Erase a consent's pseudonymous fields (admin)", **consent,
+                       "responses": {"204": {"description": "Erased"},
+                                     **{c: PROBLEM for c in ("401", "403", "404")}}},
+        },
+        "/api/v1/sites/{site}/consents/{consent_id}/receipt": {"get": {
+            "summary": "The signed consent receipt (receipt as Bearer token); ?format=text",
+            "parameters": [SITE, CONSENT_ID], "security": [{"receipt": []}],
+            "responses": {"200": {"description": "The receipt document"}, "401": PROBLEM},
+        }},
+        "/api/v1/receipts/verify": {"post": {
+            "summary": "Whether a receipt document was issued by this service, unchanged",
+            "responses": {"200": {"description": '{"valid": true|false}'},
+                          "400": PROBLEM, "415": PROBLEM},
         }},
     }
 
@@ -73,6 +121,7 @@ def build_spec() -> dict[str, Any]:
         "detail": {"type": "string"}, "errors": {"type": "object"},
     }})
     spec.components.security_scheme("receipt", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("admin_token", {"type": "http", "scheme": "bearer"})
     for path, operations in _paths().items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
