@@ -11,7 +11,6 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlalchemy as sa
 
 from . import audit, clock
-from .catalogue import NECESSARY
 from .configs import SiteInfo, SnapshotView
 from .extensions import db
 from .models import Consent, ConsentEvent
