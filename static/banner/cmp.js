@@ -515,14 +515,17 @@
       if (ok) { state = stored; apply('load'); } else { previous = stored; showBanner(); }
       placeholders();
       waiting.splice(0).forEach((fn) => fn());
-      d.dispatchEvent(new CustomEvent('cmp:ready', { bubbles: true, detail: snapshot() }));
+      ready();
     });
   }
+
+  const ready = () => d.dispatchEvent(new CustomEvent('cmp:ready', { bubbles: true, detail: snapshot() }));
 
   /** The API cannot be reached: honour the stored decision as it stands and ask nothing. */
   function offline() {
     state = storage.load();
     if (state) apply('load');
+    ready();
   }
 
   function start() {

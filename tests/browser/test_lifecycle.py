@@ -126,3 +126,31 @@ def test_when_the_api_is_down_the_choice_applies_and_reaches_the_server_on_a_lat
     assert page.evaluate("JSON.parse(localStorage.getItem('cmp_queue')).length") == 0
     visitor.until("() => cmp.getConsent().consentId")
     assert visitor.consent_id() == consent_id
+
+
+def test_consent_cookie_is_lax_lasts_the_lifetime_and_is_shared_across_subdomains(make_visitor):
+    visitor = make_visitor(host="www.shop.cmp.test")
+    page = visitor.page
+
+    def with_cookie_domain(route):
+        response = route.fetch(url=visitor.site.url + "/")  # Playwright resolves this one itself
+        body = response.text().replace(
+            'data-site="demo"', 'data-site="demo" data-cookie-domain=".cmp.test"'
+        )
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        route.fulfill(status=200, headers=headers, body=body)
+
+    page.route(visitor.base + "/", with_cookie_domain)
+    visitor.open()
+    visitor.decide("Reject all")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "cmp_consent")
+    assert cookie["domain"] == ".cmp.test"
+    assert cookie["sameSite"] == "Lax"
+    assert cookie["secure"] is False, "Secure only on https"
+    lifetime = cookie["expires"] - page.evaluate("Date.now() / 1000")
+    assert abs(lifetime - 365 * 86400) < 60
+
+    page.unroute(visitor.base + "/")
+    page.goto(f"http://blog.cmp.test:{visitor.site.port}/")
+    visitor.wait_ready()
+    assert visitor.banner.count() == 0, "the decision holds on the other subdomain"
