@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -158,7 +159,9 @@ def _where(site_id: int, filters: ExportFilters) -> list[Any]:
 
 def export_query(site_id: int, site_key: str, fmt: str, filters: ExportFilters) -> sa.Select[Any]:
     """The SELECT whose rows are the export's cells (CSV) or lines (NDJSON), in seq order."""
-    columns = _csv_cells(site_key) if fmt == "csv" else [_ndjson_line()]
+    columns = ([cell.label(name) for cell, name in zip(_csv_cells(site_key), CSV_COLUMNS,
+                                                       strict=True)]
+               if fmt == "csv" else [_ndjson_line().label("line")])
     return sa.select(*columns).where(*_where(site_id, filters)).order_by(ConsentEvent.seq)
 
 
@@ -206,6 +209,39 @@ def ndjson_chunks(batches: Iterator[list[Any]], counter: Callable[[int], None]) 
 
 
 WRITERS = {"csv": csv_chunks, "ndjson": ndjson_chunks}
+# PostgreSQL writes the text itself (COPY … TO STDOUT), several times faster than fetching rows.
+# NDJSON goes through COPY's CSV mode with quote and delimiter bytes JSON text never holds
+# (PostgreSQL escapes control characters in JSON), so each line comes out untouched.
+COPY_CHUNK_BYTES = 256 * 1024
+COPY_OPTIONS = {"csv": "FORMAT csv, HEADER", "ndjson": "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'"}
+
+
+def copy_chunks(query: sa.Select[Any], fmt: str, counter: Callable[[int], None]) -> Iterator[str]:
+    """The export as PostgreSQL renders it with COPY, decoded across block boundaries."""
+    compiled = query.compile(dialect=db.engine.dialect,
+                             compile_kwargs={"render_postcompile": True})
+    statement = f"COPY ({compiled}) TO STDOUT WITH ({COPY_OPTIONS[fmt]})"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    if fmt == "csv":
+        counter(-1)  # the header line is no row
+    with db.engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(statement, compiled.params) as copy:
+            pending: list[Any] = []
+            size = 0
+            for block in copy:  # one block per row: gather them into chunks
+                pending.append(block)
+                size += len(block)
+                if size >= COPY_CHUNK_BYTES:
+                    yield decoder.decode(_counted_bytes(pending, counter))
+                    pending, size = [], 0
+            yield decoder.decode(_counted_bytes(pending, counter), final=True)
+
+
+def _counted_bytes(blocks: list[Any], counter: Callable[[int], None]) -> bytes:
+    data = b"".join(blocks)
+    counter(data.count(b"\n"))
+    return data
 
 
 # --- the logged export ------------------------------------------------------------------------
@@ -260,7 +296,10 @@ def _counted(record_id: int, fmt: str, query: sa.Select[Any],
             progress(rows)
 
     try:
-        yield from WRITERS[fmt](_row_batches(query), count)
+        if _postgres():
+            yield from copy_chunks(query, fmt, count)
+        else:
+            yield from WRITERS[fmt](_row_batches(query), count)
     finally:
         _log_rows(record_id, sent[0])
 
