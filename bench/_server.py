@@ -21,11 +21,13 @@ BARE_APP = "bench._server:bare_app"
 BARE_PATH = "/bare"
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
-# The repo's gunicorn.conf.py, unchanged but for the access log: formatting a line per request
-# would cost the bare endpoint proportionally more than cmp and flatter the ratios.
+# The repo's gunicorn.conf.py, unchanged but for the access log (a line per request would cost
+# the bare endpoint proportionally more than cmp and flatter the ratios) and the control socket
+# (its default path is shared by every gunicorn on the machine).
 CONFIG_TEMPLATE = """import runpy
 globals().update(runpy.run_path({path!r}))
 accesslog = None
+control_socket_disable = True
 """
 
 bare_app = Flask("bare")
