@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface, SessionMixin
 
 from . import config as config_module
 from .extensions import db, migrate
@@ -31,6 +32,8 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     _configure_logging(settings.log_level)
 
+    # cmp keeps no cookie sessions; skipping them saves building a signer on every request.
+    app.session_interface = NoSessions()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
 
@@ -43,6 +46,16 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     demo.init_app(app)
     cli.init_app(app)
     return app
+
+
+class NoSessions(SessionInterface):
+    """A session interface that never reads or writes a session cookie."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
 
 
 def _inherited() -> dict[str, str]:

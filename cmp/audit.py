@@ -68,23 +68,76 @@ def create_chain_head(site_id: int) -> None:
     db.session.add(ChainHead(site_id=site_id, seq=0, hash=GENESIS_HASH))
 
 
+_heads = ChainHead.__table__
+# Built once: the write path runs these on every consent, and building statements per call
+# costs more CPU than the database spends executing them.
+_ADVANCE_HEAD = (
+    sa.update(_heads).where(_heads.c.site_id == sa.bindparam("head_site"))
+    .values(seq=_heads.c.seq + 1).returning(_heads.c.seq, _heads.c.hash)
+)
+_INSERT_EVENT = sa.insert(ConsentEvent.__table__)
+_SET_HEAD_HASH = (
+    sa.update(_heads).where(_heads.c.site_id == sa.bindparam("head_site"))
+    .values(hash=sa.bindparam("head_hash"))
+)
+
+
 def append_event(site_id: int, event: dict[str, Any]) -> dict[str, Any]:
     """Add ``event`` to the site's chain in the caller's transaction and return the stored row.
 
-    The UPDATE of the chain head comes first: it takes the row lock on PostgreSQL and the write
-    lock on SQLite, so concurrent writers queue here and the chain can neither fork nor skip.
+    Advancing the chain head takes the row lock on PostgreSQL and the write lock on SQLite, so
+    concurrent writers queue here and the chain can neither fork nor skip. Callers do their
+    other writes first: the lock is then held only for the append and the commit.
     """
-    head = db.session.execute(
-        sa.update(ChainHead).where(ChainHead.site_id == site_id)
-        .values(seq=ChainHead.seq + 1).returning(ChainHead.seq, ChainHead.hash)
-    ).one()
+    # Every digest but the sequence number's is known before the chain is locked.
+    digests = field_digests({**event, "seq": None})
+    if db.engine.dialect.name == "postgresql":
+        return _append_in_one_statement(site_id, event, digests)
+    head = db.session.execute(_ADVANCE_HEAD, {"head_site": site_id}).one()
     row = {**event, "seq": head.seq, "prev_hash": head.hash}
-    row["hash"] = link_hash(head.hash, field_digests(row))
-    db.session.execute(sa.insert(ConsentEvent).values(site_id=site_id, **row))
-    db.session.execute(
-        sa.update(ChainHead).where(ChainHead.site_id == site_id).values(hash=row["hash"])
-    )
+    row["hash"] = link_hash(head.hash, {**digests, "seq": field_digest(head.seq)})
+    db.session.execute(_INSERT_EVENT, {"site_id": site_id, **row})
+    db.session.execute(_SET_HEAD_HASH, {"head_site": site_id, "head_hash": row["hash"]})
     return row
+
+
+def _hex_sha256_sql(text_sql: str) -> str:
+    return f"encode(sha256(convert_to({text_sql}, 'UTF8')), 'hex')"
+
+
+# PostgreSQL: one round trip instead of three while the head is locked. Every digest but the
+# sequence number's is computed in Python before the lock (``tail``); the statement locks the
+# head, digests the new seq and takes the link hash exactly as ``link_hash`` does, advances
+# the head and inserts the event. ``prev`` reads the head before the update (FOR UPDATE waits
+# for a concurrent writer and then sees its committed head).
+_EVENT_FIELDS = tuple(name for name in CHAINED_FIELDS if name != "seq")
+_PG_APPEND = sa.text(f"""
+WITH prev AS (
+    SELECT seq, hash FROM chain_heads WHERE site_id = :site_id FOR UPDATE
+), head AS (
+    UPDATE chain_heads AS h
+    SET seq = prev.seq + 1,
+        hash = {_hex_sha256_sql(
+            "prev.hash || chr(10) || " + _hex_sha256_sql("(prev.seq + 1)::text")
+            + " || chr(10) || :tail")}
+    FROM prev WHERE h.site_id = :site_id
+    RETURNING h.seq, h.hash, prev.hash AS prev_hash
+)
+INSERT INTO consent_events (site_id, seq, prev_hash, hash, {", ".join(_EVENT_FIELDS)})
+SELECT :site_id, head.seq, head.prev_hash, head.hash, {", ".join(":" + f for f in _EVENT_FIELDS)}
+FROM head
+RETURNING seq, prev_hash, hash
+""").bindparams(*(sa.bindparam(c.name, type_=c.type) for c in ConsentEvent.__table__.columns
+                  if c.name in _EVENT_FIELDS))
+
+
+def _append_in_one_statement(
+    site_id: int, event: dict[str, Any], digests: dict[str, str]
+) -> dict[str, Any]:
+    tail = "\n".join(digests[name] for name in _EVENT_FIELDS)
+    params = {name: event.get(name) for name in _EVENT_FIELDS}
+    link = db.session.execute(_PG_APPEND, {"site_id": site_id, "tail": tail, **params}).one()
+    return {**event, "seq": link.seq, "prev_hash": link.prev_hash, "hash": link.hash}
 
 
 # --- verification ---------------------------------------------------------------------------

@@ -51,7 +51,9 @@ class Settings:
 
     def flask_config(self) -> dict[str, object]:
         """The Flask and extension keys derived from these settings."""
-        engine_options: dict[str, object] = {"pool_pre_ping": True}
+        # No pre-ping: it costs a round trip on every request; a connection broken by a database
+        # restart fails one request and is then replaced by the pool.
+        engine_options: dict[str, object] = {"pool_recycle": 3600}
         if self.database_url.startswith("sqlite"):
             engine_options = {"connect_args": {"timeout": 30}}
         return {
@@ -87,6 +89,16 @@ def _parse_float(name: str, raw: str) -> float:
     if value < 0:
         raise ConfigError(f"{name} must not be negative, got {value}")
     return value
+
+
+def _parse_rate(name: str, raw: str) -> str:
+    from limits import parse
+
+    try:
+        parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must look like 120/minute or 10/second, got {raw!r}") from None
+    return raw
 
 
 def _read(env: Mapping[str, str], name: str, default: str, parse: Callable[[str, str], T]) -> T:
@@ -143,7 +155,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: Path | No
         ip_hash_key_id=env.get("CMP_IP_HASH_KEY_ID", "k1"),
         trusted_proxies=_read(env, "CMP_TRUSTED_PROXIES", "0", lambda n, r: _parse_int(n, r, 0, 10)),
         vendors_path=Path(env.get("CMP_VENDORS_PATH", "vendors.yaml")),
-        rate_limit=env.get("CMP_RATE_LIMIT", "120/minute"),
+        rate_limit=_read(env, "CMP_RATE_LIMIT", "120/minute", _parse_rate),
         rate_limit_storage=env.get("CMP_RATE_LIMIT_STORAGE", "memory://"),
         config_recheck_seconds=_read(env, "CMP_CONFIG_RECHECK_SECONDS", "5", _parse_float),
         max_body_bytes=_read(env, "CMP_MAX_BODY_BYTES", "16384", lambda n, r: _parse_int(n, r, 1024)),

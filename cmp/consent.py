@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from . import audit, clock
 from .configs import SiteInfo, SnapshotView
+from .database import serialized_writes
 from .extensions import db
 from .models import Consent, ConsentEvent
 from .privacy import PseudonymousClient
@@ -141,35 +142,58 @@ def record_consent(
         "revision": view.revision, "language": view.language, "gpc": decision.gpc,
         "updated_at": now, "expires_at": expires_at,
     }
-    try:
-        audit.append_event(site.id, {
-            "consent_id": consent_id, "kind": kind, "action": decision.action,
-            "purposes_granted": sorted(k for k, v in purposes.items() if v),
-            "purposes_denied": sorted(k for k, v in purposes.items() if not v),
-            "vendors_granted": sorted(k for k, v in vendors.items() if v),
-            "vendors_denied": sorted(k for k, v in vendors.items() if not v),
-            "snapshot_hash": view.revision, "language": view.language,
-            "url": clean_url(decision.url),
-            "user_agent": (user_agent or "")[:USER_AGENT_LIMIT] or None,
-            "ip_truncated": client.ip_truncated, "ip_hash": client.ip_hash,
-            "ip_key_id": client.key_id, "gpc": decision.gpc,
-            "created_at": now, "expires_at": expires_at,
-        })
-        if decision.consent_id is None:
-            db.session.execute(sa.insert(Consent).values(
-                id=consent_id, site_id=site.id, given_at=now, **state))
-            given_at = now
-        else:
-            given = {"given_at": now} if kind == "given" else {}
-            given_at = db.session.execute(
-                sa.update(Consent).where(Consent.id == consent_id)
-                .values(**state, **given).returning(Consent.given_at)
-            ).scalar_one()
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    event = {
+        "consent_id": consent_id, "kind": kind, "action": decision.action,
+        "purposes_granted": sorted(k for k, v in purposes.items() if v),
+        "purposes_denied": sorted(k for k, v in purposes.items() if not v),
+        "vendors_granted": sorted(k for k, v in vendors.items() if v),
+        "vendors_denied": sorted(k for k, v in vendors.items() if not v),
+        "snapshot_hash": view.revision, "language": view.language,
+        "url": clean_url(decision.url),
+        "user_agent": (user_agent or "")[:USER_AGENT_LIMIT] or None,
+        "ip_truncated": client.ip_truncated, "ip_hash": client.ip_hash,
+        "ip_key_id": client.key_id, "gpc": decision.gpc,
+        "created_at": now, "expires_at": expires_at,
+    }
+    with serialized_writes():
+        try:
+            given_at = _store_state(site.id, consent_id, kind, decision.consent_id is None,
+                                    state, now)
+            audit.append_event(site.id, event)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
     return RecordedConsent(consent_id, status, given_at, expires_at, view.revision, kind)
+
+
+_consents = Consent.__table__
+STATE_FIELDS = ("status", "action", "purposes", "vendors", "revision", "language", "gpc",
+                "updated_at", "expires_at")
+# Built once: statement construction costs more CPU than the database spends on the write.
+_INSERT_CONSENT = sa.insert(_consents)
+_UPDATE_STATE = (
+    sa.update(_consents).where(_consents.c.id == sa.bindparam("consent_key"))
+    .values({name: sa.bindparam(name) for name in STATE_FIELDS})
+    .returning(_consents.c.given_at)
+)
+_REGIVE = _UPDATE_STATE.values(given_at=sa.bindparam("given_at"))
+
+
+def _store_state(site_id: int, consent_id: str, kind: str, new: bool, state: dict[str, Any],
+                 now: datetime) -> datetime:
+    """Insert or update the consent's current state; return when it was given."""
+    if new:
+        db.session.execute(_INSERT_CONSENT, {"id": consent_id, "site_id": site_id,
+                                             "given_at": now, **state})
+        return now
+    # A decision after expiry or withdrawal starts the consent anew: it is given again now.
+    # (Execution parameters named like a column join the SET clause, so given_at is passed
+    # only when it is meant to change.)
+    if kind == "given":
+        return db.session.execute(_REGIVE, {"consent_key": consent_id, "given_at": now, **state}
+                                  ).scalar_one()
+    return db.session.execute(_UPDATE_STATE, {"consent_key": consent_id, **state}).scalar_one()
 
 
 def _consent_slot(site_id: int, decision: Decision, now: datetime) -> tuple[str, str]:

@@ -59,6 +59,7 @@ def test_a_later_decision_updates_the_same_consent(client, config, give_consent)
     assert second["consent_id"] == first["consent_id"]
     kinds = db.session.scalars(sa.select(ConsentEvent.kind).order_by(ConsentEvent.seq)).all()
     assert kinds == ["given", "updated"]
+    assert second["given_at"] == first["given_at"]  # an update keeps when consent was given
     assert not db.session.get(Consent, first["consent_id"]).vendors["google-analytics"]
 
 
@@ -224,20 +225,21 @@ def test_cors_allows_only_the_sites_origins(client) -> None:
     assert "Access-Control-Allow-Origin" not in foreign.headers
 
 
-def test_the_consent_post_is_rate_limited_per_pseudonymised_client(base_app, app, config) -> None:
-    from cmp.api.edge import limiter
+def test_the_consent_post_is_rate_limited_per_pseudonymised_client(app, client, config) -> None:
+    from cmp.api.edge import RATE_LIMITER_KEY
+    from cmp.ratelimit import rate_limiter
 
-    base_app.config["CMP_SETTINGS"] = base_app.config["CMP_SETTINGS"].__class__(
-        **{**base_app.config["CMP_SETTINGS"].__dict__, "rate_limit": "3/minute"})
-    limiter.reset()
+    original = app.extensions[RATE_LIMITER_KEY]
+    app.extensions[RATE_LIMITER_KEY] = rate_limiter("3/minute", "memory://")
     try:
-        client = base_app.test_client()
-        codes = [post(client, decision(config), environ_base={"REMOTE_ADDR": "192.0.2.1"}
-                      ).status_code for _ in range(4)]
+        responses = [post(client, decision(config), environ_base={"REMOTE_ADDR": "192.0.2.1"})
+                     for _ in range(4)]
+        neighbour = post(client, decision(config), environ_base={"REMOTE_ADDR": "192.0.2.99"})
         other = post(client, decision(config), environ_base={"REMOTE_ADDR": "192.0.3.1"})
     finally:
-        base_app.config["CMP_SETTINGS"] = base_app.config["CMP_SETTINGS"].__class__(
-            **{**base_app.config["CMP_SETTINGS"].__dict__, "rate_limit": "100000/minute"})
-        limiter.reset()
-    assert codes == [201, 201, 201, 429]
-    assert other.status_code == 201  # another /24 network is another client
+        app.extensions[RATE_LIMITER_KEY] = original
+    assert [r.status_code for r in responses] == [201, 201, 201, 429]
+    assert responses[-1].mimetype == "application/problem+json"
+    assert int(responses[-1].headers["Retry-After"]) >= 1
+    assert neighbour.status_code == 429  # the same /24 network is the same pseudonymous client
+    assert other.status_code == 201

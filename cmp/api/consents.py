@@ -16,8 +16,8 @@ from .edge import (
     bearer_token,
     config_service,
     current_client,
+    enforce_rate_limit,
     is_consent_id,
-    limiter,
     load_json,
     settings,
     site_or_404,
@@ -26,15 +26,17 @@ from .edge import (
 bp = Blueprint("consents_api", __name__, url_prefix="/api/v1/sites")
 
 
-def _rate_limit() -> str:
-    return settings().rate_limit
+CONSENT_REQUEST = ConsentRequestSchema()
+CONSENT_RESPONSE = ConsentResponseSchema()
+CONSENT_RECORD = ConsentRecordSchema()
+CONSENT_STATUS = ConsentStatusSchema()
 
 
 @bp.post("/<site_key>/consents")
-@limiter.limit(_rate_limit)
 def post_consent(site_key: str) -> tuple[Response, int]:
     site = site_or_404(site_key)
-    body = load_json(ConsentRequestSchema())
+    enforce_rate_limit()
+    body = load_json(CONSENT_REQUEST)
     view = config_service().view(body["revision"])
     if view is None or view.site_id != site.id:
         current = config_service().config(site_key, body["language"]).revision
@@ -55,7 +57,7 @@ def post_consent(site_key: str) -> tuple[Response, int]:
         raise Problem(404, "No consent with this consent_id on this site; omit it to start anew.",
                       slug="unknown-consent", errors={"consent_id": ["unknown"]}) from None
     receipt = tokens.issue_receipt(settings().secret_key, site_key, recorded.consent_id)
-    payload = ConsentResponseSchema().dump({**recorded.__dict__, "receipt": receipt})
+    payload = CONSENT_RESPONSE.dump({**recorded.__dict__, "receipt": receipt})
     return jsonify(payload), 201
 
 
@@ -74,7 +76,7 @@ def get_consent(site_key: str, consent_id: str) -> Response:
     except consent.UnknownConsent:
         raise Problem(401, "A valid receipt for this consent is needed as Authorization: Bearer.",
                       slug="receipt-required", headers={"WWW-Authenticate": "Bearer"}) from None
-    response = jsonify(ConsentRecordSchema().dump(record))
+    response = jsonify(CONSENT_RECORD.dump(record))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -88,7 +90,7 @@ def get_status(site_key: str, consent_id: str) -> Response:
         state = consent.consent_status(site.id, consent_id)
     except consent.UnknownConsent:
         raise Problem(404, "No consent with this id on this site.", slug="unknown-consent") from None
-    response = jsonify(ConsentStatusSchema().dump(state))
+    response = jsonify(CONSENT_STATUS.dump(state))
     # Private: one device's answer; a few minutes is fresh enough for a daily check.
     response.headers["Cache-Control"] = "private, max-age=300"
     return response

@@ -7,17 +7,18 @@ import re
 from typing import Any, cast
 
 from flask import Flask, current_app, request
-from flask_limiter import Limiter
 from marshmallow import Schema, ValidationError
 
 from ..config import Settings
 from ..configs import CatalogueMissing, ConfigService, SiteInfo, SiteNotFound
 from ..errors import Problem
 from ..privacy import PseudonymousClient, client_address, pseudonymise
+from ..ratelimit import RateLimiter, rate_limiter
 from ..schemas import flatten_errors
 
 CONFIG_SERVICE_KEY = "cmp.config_service"
 CLIENT_KEY = "cmp.client"
+RATE_LIMITER_KEY = "cmp.rate_limiter"
 SITE_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 CONSENT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -45,9 +46,13 @@ def current_client() -> PseudonymousClient:
     return cast(PseudonymousClient, cached)
 
 
-def rate_limit_key() -> str:
-    """Rate limits count per pseudonymised client, never per raw address."""
-    return current_client().ip_hash
+def enforce_rate_limit() -> None:
+    """Count this request against its pseudonymised client (never the raw address); 429 over."""
+    limiter = cast(RateLimiter, current_app.extensions[RATE_LIMITER_KEY])
+    retry_after = limiter.hit(current_client().ip_hash)
+    if retry_after is not None:
+        raise Problem(429, f"Too many consent requests from this network; retry in {retry_after} s.",
+                      slug="rate-limited", headers={"Retry-After": str(retry_after)})
 
 
 def site_or_404(site_key: str) -> SiteInfo:
@@ -98,11 +103,8 @@ def bearer_token() -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-limiter = Limiter(key_func=rate_limit_key, default_limits=[], headers_enabled=True)
-
-
 def init_app(app: Flask) -> None:
     """Create the per-process services and bind the limiter."""
     s = cast(Settings, app.config["CMP_SETTINGS"])
     app.extensions[CONFIG_SERVICE_KEY] = ConfigService(s.config_recheck_seconds)
-    limiter.init_app(app)
+    app.extensions[RATE_LIMITER_KEY] = rate_limiter(s.rate_limit, s.rate_limit_storage)

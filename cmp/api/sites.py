@@ -9,11 +9,12 @@ from .edge import config_service, load_values, site_or_404
 
 bp = Blueprint("sites_api", __name__, url_prefix="/api/v1/sites")
 CONFIG_CACHE_CONTROL = "public, max-age=300"
+CONFIG_QUERY = ConfigQuerySchema()
 
 
 @bp.get("/<site_key>/config")
 def get_config(site_key: str) -> Response:
-    query = load_values(ConfigQuerySchema(), request.args.to_dict())
+    query = load_values(CONFIG_QUERY, request.args.to_dict())
     site_or_404(site_key)
     served = config_service().config(site_key, query["lang"])
     if served.revision in request.if_none_match:
