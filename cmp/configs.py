@@ -3,6 +3,7 @@ served from memory and rebuilt only when the site or the catalogue changes."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import threading
@@ -64,6 +65,7 @@ class SnapshotView:
 class ServedConfig:
     revision: str
     body: bytes  # the response: the snapshot with its revision added
+    gzipped: bytes  # the same, compressed once for clients that accept gzip
     view: SnapshotView
 
 
@@ -258,4 +260,6 @@ class ConfigService:
         )
         db.session.commit()
         response = '{"revision":"' + revision + '",' + body[1:]
-        return ServedConfig(revision, response.encode(), snapshot_view(revision, info.id, config))
+        encoded = response.encode()
+        return ServedConfig(revision, encoded, gzip.compress(encoded, mtime=0),
+                            snapshot_view(revision, info.id, config))

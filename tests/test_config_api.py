@@ -85,3 +85,18 @@ def test_the_openapi_document_describes_the_consent_endpoints(client) -> None:
     assert document["openapi"].startswith("3.")
     assert "/api/v1/sites/{site}/consents" in document["paths"]
     assert "action" in document["components"]["schemas"]["ConsentRequest"]["properties"]
+
+
+def test_clients_that_accept_gzip_get_the_config_compressed(client) -> None:
+    import gzip
+    import json
+
+    plain = client.get("/api/v1/sites/demo/config?lang=de")
+    packed = client.get("/api/v1/sites/demo/config?lang=de", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert len(packed.data) < len(plain.data) / 3
+    assert json.loads(gzip.decompress(packed.data)) == plain.get_json()
+    assert packed.headers["ETag"] == f'"{plain.get_json()["revision"]}-gzip"'
+    again = client.get("/api/v1/sites/demo/config?lang=de",
+                       headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]})
+    assert again.status_code == 304

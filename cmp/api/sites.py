@@ -17,11 +17,18 @@ def get_config(site_key: str) -> Response:
     query = load_values(CONFIG_QUERY, request.args.to_dict())
     site_or_404(site_key)
     served = config_service().config(site_key, query["lang"])
-    if served.revision in request.if_none_match:
+    compressed = "gzip" in request.accept_encodings
+    # Each encoding is its own representation with its own strong ETag; both name the revision.
+    etag = served.revision + ("-gzip" if compressed else "")
+    if request.if_none_match.contains_raw(f'"{served.revision}"') or etag in request.if_none_match:
         response = Response(status=304)
+    elif compressed:
+        response = Response(served.gzipped, mimetype="application/json")
+        response.headers["Content-Encoding"] = "gzip"
     else:
         response = Response(served.body, mimetype="application/json")
-    response.set_etag(served.revision)
+    response.set_etag(etag)
+    response.vary.add("Accept-Encoding")
     response.headers["Cache-Control"] = CONFIG_CACHE_CONTROL
     response.headers["Content-Language"] = served.view.language
     response.vary.add("Accept-Language")
