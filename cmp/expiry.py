@@ -114,7 +114,8 @@ def _lock_chain_heads() -> None:
 
 def _log_expiry(now: datetime, expired: Sequence[sa.Row[Any]]) -> None:
     """Append one expired event per consent to its site's chain, sites in a fixed order."""
-    ordered = sorted(map(tuple, expired), key=lambda row: (row[1], _canonical_time(row[3]), row[0]))
+    # Raw expires_at sorts like the time: text of one fixed format on SQLite, datetimes on PG.
+    ordered = sorted(map(tuple, expired), key=lambda row: (row[1], row[3], row[0]))
     chain = ExpiredEventChain(now, db.engine.dialect)
     new_events: list[tuple[Any, ...]] = []
     new_heads: list[dict[str, Any]] = []
