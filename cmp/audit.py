@@ -33,9 +33,27 @@ ERASABLE_FIELDS = ("url", "user_agent", "ip_truncated", "ip_hash")
 
 
 def canonical_json(value: Any) -> str:
-    """The one serialisation hashed: sorted keys, no spaces, UTC timestamps with ``Z``."""
+    """The one serialisation hashed: sorted keys, no spaces, UTC timestamps with ``Z``.
+
+    Strings, numbers, booleans, None, timestamps and lists of strings (every chained field) are
+    rendered directly, exactly as ``json.dumps`` would: the consent write path hashes 18 fields.
+    """
+    if isinstance(value, str):
+        return _json_string(value)
+    if value is None or isinstance(value, bool):
+        return _JSON_CONSTANTS[value]
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return _json_string(clock.isoformat(value))
+    if isinstance(value, list) and all(type(item) is str for item in value):
+        return "[" + ",".join(map(_json_string, value)) + "]"
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=_json_default)
+
+
+_json_string = json.encoder.encode_basestring  # json.dumps(str, ensure_ascii=False), in C
+_JSON_CONSTANTS = {None: "null", True: "true", False: "false"}
 
 
 def _json_default(value: Any) -> str:
@@ -93,11 +111,12 @@ def append_event(site_id: int, event: dict[str, Any]) -> dict[str, Any]:
     digests = field_digests({**event, "seq": None})
     if db.engine.dialect.name == "postgresql":
         return _append_in_one_statement(site_id, event, digests)
-    head = db.session.execute(_ADVANCE_HEAD, {"head_site": site_id}).one()
+    connection = db.session.connection()
+    head = connection.execute(_ADVANCE_HEAD, {"head_site": site_id}).one()
     row = {**event, "seq": head.seq, "prev_hash": head.hash}
     row["hash"] = link_hash(head.hash, {**digests, "seq": field_digest(head.seq)})
-    db.session.execute(_INSERT_EVENT, {"site_id": site_id, **row})
-    db.session.execute(_SET_HEAD_HASH, {"head_site": site_id, "head_hash": row["hash"]})
+    connection.execute(_INSERT_EVENT, {"site_id": site_id, **row})
+    connection.execute(_SET_HEAD_HASH, {"head_site": site_id, "head_hash": row["hash"]})
     return row
 
 
@@ -136,7 +155,7 @@ def _append_in_one_statement(
 ) -> dict[str, Any]:
     tail = "\n".join(digests[name] for name in _EVENT_FIELDS)
     params = {name: event.get(name) for name in _EVENT_FIELDS}
-    link = db.session.execute(_PG_APPEND, {"site_id": site_id, "tail": tail, **params}).one()
+    link = db.session.connection().execute(_PG_APPEND, {"site_id": site_id, "tail": tail, **params}).one()
     return {**event, "seq": link.seq, "prev_hash": link.prev_hash, "hash": link.hash}
 
 

@@ -183,17 +183,18 @@ _REGIVE = _UPDATE_STATE.values(given_at=sa.bindparam("given_at"))
 def _store_state(site_id: int, consent_id: str, kind: str, new: bool, state: dict[str, Any],
                  now: datetime) -> datetime:
     """Insert or update the consent's current state; return when it was given."""
+    connection = db.session.connection()
     if new:
-        db.session.execute(_INSERT_CONSENT, {"id": consent_id, "site_id": site_id,
+        connection.execute(_INSERT_CONSENT, {"id": consent_id, "site_id": site_id,
                                              "given_at": now, **state})
         return now
     # A decision after expiry or withdrawal starts the consent anew: it is given again now.
     # (Execution parameters named like a column join the SET clause, so given_at is passed
     # only when it is meant to change.)
     if kind == "given":
-        return db.session.execute(_REGIVE, {"consent_key": consent_id, "given_at": now, **state}
+        return connection.execute(_REGIVE, {"consent_key": consent_id, "given_at": now, **state}
                                   ).scalar_one()
-    return db.session.execute(_UPDATE_STATE, {"consent_key": consent_id, **state}).scalar_one()
+    return connection.execute(_UPDATE_STATE, {"consent_key": consent_id, **state}).scalar_one()
 
 
 def _consent_slot(site_id: int, decision: Decision, now: datetime) -> tuple[str, str]:

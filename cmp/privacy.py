@@ -26,7 +26,13 @@ def truncate_ip(address: str) -> str:
 
     :raises ValueError: when ``address`` is not an IP address.
     """
-    ip = ipaddress.ip_address(address.strip())
+    address = address.strip()
+    octets = address.split(".")
+    # Fast path for the common dotted IPv4 form; everything else goes through ipaddress.
+    if len(octets) == 4 and all(o.isdigit() and len(o) <= 3 and int(o) <= 255 and
+                                (o == "0" or not o.startswith("0")) for o in octets):
+        return f"{octets[0]}.{octets[1]}.{octets[2]}.0"
+    ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     prefix = IPV4_PREFIX if ip.version == 4 else IPV6_PREFIX

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from itsdangerous import BadSignature, URLSafeSerializer
 
 RECEIPT_SALT = "cmp.consent-receipt"
@@ -9,7 +11,9 @@ RECEIPT_DOCUMENT_SALT = "cmp.receipt-document"
 CHECKPOINT_SALT = "cmp.checkpoint"
 
 
+@lru_cache(maxsize=32)
 def _serializer(secret: str, salt: str) -> URLSafeSerializer:
+    # Cached: a serializer derives its signing key when built, and receipts are on the hot path.
     return URLSafeSerializer(secret, salt=salt)
 
 

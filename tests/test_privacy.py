@@ -27,6 +27,10 @@ def test_ipv4_is_cut_to_its_24_network_and_ipv6_to_its_48() -> None:
     assert truncate_ip(IPV4) == "203.0.113.0"
     assert truncate_ip(IPV6) == "2001:db8:abcd::"
     assert truncate_ip("::ffff:203.0.113.77") == "203.0.113.0"
+    assert truncate_ip(" 10.1.2.3 ") == "10.1.2.0"
+    for bad in ("256.1.1.1", "1.2.3", "01.2.3.4", "1.2.3.4.5", "a.b.c.d", ""):
+        with pytest.raises(ValueError):
+            truncate_ip(bad)
 
 
 def test_the_hash_is_keyed_and_names_its_key() -> None:

@@ -29,7 +29,8 @@ def add_cors_headers(response: Response) -> Response:
     origin = request.headers.get("Origin")
     if site_key is None or not request.path.startswith("/api/v1/sites/"):
         return response
-    response.vary.add("Origin")
+    if "Origin" not in response.headers.get("Vary", ""):
+        response.headers.add("Vary", "Origin")
     if not origin or not _allowed_origin(origin, site_key):
         return response
     response.headers["Access-Control-Allow-Origin"] = origin
