@@ -88,13 +88,10 @@ def pg_admin(admin_url: str) -> Iterator[sa.Connection]:
 
 
 def create_empty(store: Store) -> None:
-    if store.backend == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{store.path}{suffix}").unlink(missing_ok=True)
-        return
-    with pg_admin(store.admin_url) as admin:
-        admin.execute(sa.text(f'DROP DATABASE IF EXISTS "{store.name}"'))
-        admin.execute(sa.text(f'CREATE DATABASE "{store.name}"'))
+    drop_store(store)
+    if store.backend != "sqlite":
+        with pg_admin(store.admin_url) as admin:
+            admin.execute(sa.text(f'CREATE DATABASE "{store.name}"'))
 
 
 def copy_store(source: Store, name: str) -> Store:
