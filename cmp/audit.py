@@ -17,6 +17,7 @@ from itsdangerous import BadSignature
 from . import clock, tokens
 from .extensions import db
 from .models import ChainHead, Checkpoint, ConsentEvent, Site
+from .prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -87,20 +88,22 @@ def create_chain_head(site_id: int) -> None:
 
 
 _heads = ChainHead.__table__
-# Built once: the write path runs these on every consent, and building statements per call
-# costs more CPU than the database spends executing them.
-_ADVANCE_HEAD = (
+_EVENT_FIELDS = tuple(name for name in CHAINED_FIELDS if name != "seq")
+_ADVANCE_HEAD = Prepared(
     sa.update(_heads).where(_heads.c.site_id == sa.bindparam("head_site"))
     .values(seq=_heads.c.seq + 1).returning(_heads.c.seq, _heads.c.hash)
 )
-_INSERT_EVENT = sa.insert(ConsentEvent.__table__)
-_SET_HEAD_HASH = (
+_INSERT_EVENT = Prepared(sa.insert(ConsentEvent.__table__),
+                         ("site_id", "seq", "prev_hash", "hash", *_EVENT_FIELDS))
+_SET_HEAD_HASH = Prepared(
     sa.update(_heads).where(_heads.c.site_id == sa.bindparam("head_site"))
     .values(hash=sa.bindparam("head_hash"))
 )
 
 
-def append_event(site_id: int, event: dict[str, Any]) -> dict[str, Any]:
+def append_event(
+    site_id: int, event: dict[str, Any], connection: sa.Connection | None = None
+) -> dict[str, Any]:
     """Add ``event`` to the site's chain in the caller's transaction and return the stored row.
 
     Advancing the chain head takes the row lock on PostgreSQL and the write lock on SQLite, so
@@ -109,14 +112,14 @@ def append_event(site_id: int, event: dict[str, Any]) -> dict[str, Any]:
     """
     # Every digest but the sequence number's is known before the chain is locked.
     digests = field_digests({**event, "seq": None})
-    if db.engine.dialect.name == "postgresql":
-        return _append_in_one_statement(site_id, event, digests)
-    connection = db.session.connection()
-    head = connection.execute(_ADVANCE_HEAD, {"head_site": site_id}).one()
-    row = {**event, "seq": head.seq, "prev_hash": head.hash}
-    row["hash"] = link_hash(head.hash, {**digests, "seq": field_digest(head.seq)})
-    connection.execute(_INSERT_EVENT, {"site_id": site_id, **row})
-    connection.execute(_SET_HEAD_HASH, {"head_site": site_id, "head_hash": row["hash"]})
+    connection = connection or db.session.connection()
+    if connection.dialect.name == "postgresql":
+        return _append_in_one_statement(site_id, event, digests, connection)
+    seq, prev_hash = _ADVANCE_HEAD.execute({"head_site": site_id}, connection).fetchone()
+    row = {**event, "seq": seq, "prev_hash": prev_hash}
+    row["hash"] = link_hash(prev_hash, {**digests, "seq": field_digest(seq)})
+    _INSERT_EVENT.execute({"site_id": site_id, **row}, connection)
+    _SET_HEAD_HASH.execute({"head_site": site_id, "head_hash": row["hash"]}, connection)
     return row
 
 
@@ -129,8 +132,7 @@ def _hex_sha256_sql(text_sql: str) -> str:
 # head, digests the new seq and takes the link hash exactly as ``link_hash`` does, advances
 # the head and inserts the event. ``prev`` reads the head before the update (FOR UPDATE waits
 # for a concurrent writer and then sees its committed head).
-_EVENT_FIELDS = tuple(name for name in CHAINED_FIELDS if name != "seq")
-_PG_APPEND = sa.text(f"""
+_PG_APPEND = Prepared(sa.text(f"""
 WITH prev AS (
     SELECT seq, hash FROM chain_heads WHERE site_id = :site_id FOR UPDATE
 ), head AS (
@@ -147,16 +149,17 @@ SELECT :site_id, head.seq, head.prev_hash, head.hash, {", ".join(":" + f for f i
 FROM head
 RETURNING seq, prev_hash, hash
 """).bindparams(*(sa.bindparam(c.name, type_=c.type) for c in ConsentEvent.__table__.columns
-                  if c.name in _EVENT_FIELDS))
+                   if c.name in _EVENT_FIELDS)))
 
 
 def _append_in_one_statement(
-    site_id: int, event: dict[str, Any], digests: dict[str, str]
+    site_id: int, event: dict[str, Any], digests: dict[str, str], connection: sa.Connection
 ) -> dict[str, Any]:
     tail = "\n".join(digests[name] for name in _EVENT_FIELDS)
     params = {name: event.get(name) for name in _EVENT_FIELDS}
-    link = db.session.connection().execute(_PG_APPEND, {"site_id": site_id, "tail": tail, **params}).one()
-    return {**event, "seq": link.seq, "prev_hash": link.prev_hash, "hash": link.hash}
+    seq, prev_hash, link = _PG_APPEND.execute(
+        {"site_id": site_id, "tail": tail, **params}, connection).fetchone()
+    return {**event, "seq": seq, "prev_hash": prev_hash, "hash": link}
 
 
 # --- verification ---------------------------------------------------------------------------

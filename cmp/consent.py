@@ -15,6 +15,7 @@ from .configs import SiteInfo, SnapshotView
 from .database import serialized_writes
 from .extensions import db
 from .models import Consent, ConsentEvent
+from .prepared import Prepared
 from .privacy import PseudonymousClient
 
 USER_AGENT_LIMIT = 512
@@ -136,7 +137,8 @@ def record_consent(
     now = clock.now()
     expires_at = now + timedelta(days=site.consent_lifetime_days)
     status = "withdrawn" if decision.action == "withdraw" else "active"
-    consent_id, kind = _consent_slot(site.id, decision, now)
+    slot = _consent_slot(site.id, decision, now)
+    consent_id, kind = slot.consent_id, slot.kind
     state = {
         "status": status, "action": decision.action, "purposes": purposes, "vendors": vendors,
         "revision": view.revision, "language": view.language, "gpc": decision.gpc,
@@ -157,62 +159,67 @@ def record_consent(
     }
     with serialized_writes():
         try:
-            given_at = _store_state(site.id, consent_id, kind, decision.consent_id is None,
-                                    state, now)
-            audit.append_event(site.id, event)
+            connection = db.session.connection()
+            _store_state(site.id, slot, state, connection)
+            audit.append_event(site.id, event, connection)
             db.session.commit()
         except Exception:
             db.session.rollback()
             raise
-    return RecordedConsent(consent_id, status, given_at, expires_at, view.revision, kind)
+    return RecordedConsent(consent_id, status, slot.given_at, expires_at, view.revision, kind)
 
 
 _consents = Consent.__table__
 STATE_FIELDS = ("status", "action", "purposes", "vendors", "revision", "language", "gpc",
                 "updated_at", "expires_at")
-# Built once: statement construction costs more CPU than the database spends on the write.
-_INSERT_CONSENT = sa.insert(_consents)
-_UPDATE_STATE = (
-    sa.update(_consents).where(_consents.c.id == sa.bindparam("consent_key"))
-    .values({name: sa.bindparam(name) for name in STATE_FIELDS})
-    .returning(_consents.c.given_at)
-)
-_REGIVE = _UPDATE_STATE.values(given_at=sa.bindparam("given_at"))
+_INSERT_CONSENT = Prepared(sa.insert(_consents), ("id", "site_id", "given_at", *STATE_FIELDS))
+_UPDATE_STATE = sa.update(_consents).where(_consents.c.id == sa.bindparam("consent_key")).values(
+    {name: sa.bindparam(name) for name in STATE_FIELDS})
+_UPDATE_CONSENT = Prepared(_UPDATE_STATE)
+_REGIVE_CONSENT = Prepared(_UPDATE_STATE.values(given_at=sa.bindparam("given_at")))
 
 
-def _store_state(site_id: int, consent_id: str, kind: str, new: bool, state: dict[str, Any],
-                 now: datetime) -> datetime:
-    """Insert or update the consent's current state; return when it was given."""
-    connection = db.session.connection()
-    if new:
-        connection.execute(_INSERT_CONSENT, {"id": consent_id, "site_id": site_id,
-                                             "given_at": now, **state})
-        return now
-    # A decision after expiry or withdrawal starts the consent anew: it is given again now.
-    # (Execution parameters named like a column join the SET clause, so given_at is passed
-    # only when it is meant to change.)
-    if kind == "given":
-        return connection.execute(_REGIVE, {"consent_key": consent_id, "given_at": now, **state}
-                                  ).scalar_one()
-    return connection.execute(_UPDATE_STATE, {"consent_key": consent_id, **state}).scalar_one()
+def _store_state(site_id: int, slot: ConsentSlot, state: dict[str, Any],
+                 connection: sa.Connection) -> None:
+    """Insert or update the consent's current state."""
+    if slot.new:
+        _INSERT_CONSENT.execute({"id": slot.consent_id, "site_id": site_id,
+                                 "given_at": slot.given_at, **state}, connection)
+    elif slot.kind == "given":  # a decision after expiry or withdrawal starts the consent anew
+        _REGIVE_CONSENT.execute({"consent_key": slot.consent_id, "given_at": slot.given_at,
+                                 **state}, connection)
+    else:
+        _UPDATE_CONSENT.execute({"consent_key": slot.consent_id, **state}, connection)
 
 
-def _consent_slot(site_id: int, decision: Decision, now: datetime) -> tuple[str, str]:
-    """The consent id to write under and the kind of log event this decision makes."""
+@dataclass(frozen=True)
+class ConsentSlot:
+    """Where a decision is written: a new consent or an existing one, and the event it makes."""
+
+    consent_id: str
+    kind: str
+    new: bool
+    given_at: datetime
+
+
+def _consent_slot(site_id: int, decision: Decision, now: datetime) -> ConsentSlot:
+    """The consent id to write under, the kind of log event and when consent was given."""
     if decision.consent_id is None:
-        return str(uuid.uuid4()), "given"
+        return ConsentSlot(str(uuid.uuid4()), "given", True, now)
     previous = db.session.execute(
-        sa.select(Consent.status, Consent.expires_at)
+        sa.select(Consent.status, Consent.expires_at, Consent.given_at)
         .where(Consent.id == decision.consent_id, Consent.site_id == site_id)
     ).one_or_none()
     if previous is None:
         raise UnknownConsent(decision.consent_id)
-    if decision.action == "withdraw":
-        return decision.consent_id, "withdrawn"
     # A decision after expiry or withdrawal is a fresh consent under the same id; the expiry
     # job may not have run yet, so the time decides as well as the status.
     still_active = previous.status == "active" and previous.expires_at > now
-    return decision.consent_id, "updated" if still_active else "given"
+    if decision.action == "withdraw":
+        return ConsentSlot(decision.consent_id, "withdrawn", False, previous.given_at)
+    if still_active:
+        return ConsentSlot(decision.consent_id, "updated", False, previous.given_at)
+    return ConsentSlot(decision.consent_id, "given", False, now)
 
 
 def get_consent(site_id: int, consent_id: str) -> Consent:
