@@ -1,4 +1,4 @@
-"""gunicorn settings for cmp: the access log leaves out the client address (%(h)s)."""
+"""gunicorn settings for cmp: no client address reaches the access log or the error log."""
 
 import os
 
@@ -10,3 +10,18 @@ accesslog = "-"
 access_log_format = '%(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("CMP_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def _redact_logs() -> None:
+    # gunicorn writes peer addresses into some error lines ("Invalid request from ip=…").
+    from cmp.logfilters import install
+
+    install("gunicorn.error", "gunicorn.access")
+
+
+def on_starting(server):  # noqa: ANN001, ARG001 (gunicorn's hook signature)
+    _redact_logs()
+
+
+def post_worker_init(worker):  # noqa: ANN001, ARG001
+    _redact_logs()

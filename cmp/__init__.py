@@ -72,6 +72,10 @@ def _migrations_dir() -> object:
 
 
 def _configure_logging(level: str) -> None:
-    # werkzeug's request log starts every line with the client address: keep it out of the logs.
+    from .logfilters import install
+
+    # werkzeug's request log starts every line with the client address: its per-request lines
+    # are dropped, and what it still logs (errors) has addresses removed.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    install("werkzeug")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -80,7 +80,8 @@ def _cross_check(document: dict[str, Any]) -> dict[str, list[str]]:
     """Rules that span entries: unique ids, known purposes, always-on only for necessary."""
     errors: dict[str, list[str]] = {}
     purposes = _entries(document, "purposes")
-    purpose_ids = [p.get("id") for p in purposes]
+    # Ids that are not strings are reported by the schema; here they only must not crash a set.
+    purpose_ids = [p.get("id") if isinstance(p.get("id"), str) else None for p in purposes]
     _duplicates(purpose_ids, "purposes", errors)
     if purposes and NECESSARY not in purpose_ids:
         errors.setdefault("purposes", []).append("the purpose 'necessary' is required")
@@ -101,11 +102,11 @@ def _check_vendor(index: int, vendor: dict[str, Any], known: set[Any],
                   errors: dict[str, list[str]]) -> None:
     listed = vendor.get("purposes") if isinstance(vendor.get("purposes"), list) else []
     for p_index, purpose in enumerate(listed):
-        if purpose not in known:
+        if isinstance(purpose, str) and purpose not in known:
             errors.setdefault(f"vendors[{index}].purposes[{p_index}]", []).append(
                 f"unknown purpose {purpose!r}"
             )
-    if vendor.get("always_on") and set(listed) != {NECESSARY}:
+    if vendor.get("always_on") and (not listed or any(p != NECESSARY for p in listed)):
         errors.setdefault(f"vendors[{index}].always_on", []).append(
             "only a vendor whose every purpose is 'necessary' may be always on"
         )

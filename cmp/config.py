@@ -53,9 +53,10 @@ class Settings:
         """The Flask and extension keys derived from these settings."""
         # No pre-ping: it costs a round trip on every request; a connection broken by a database
         # restart fails one request and is then replaced by the pool.
-        engine_options: dict[str, object] = {"pool_recycle": 3600}
+        # hide_parameters: a failed statement's values (user agents, URLs) stay out of the logs.
+        engine_options: dict[str, object] = {"pool_recycle": 3600, "hide_parameters": True}
         if self.database_url.startswith("sqlite"):
-            engine_options = {"connect_args": {"timeout": 30}}
+            engine_options = {"connect_args": {"timeout": 30}, "hide_parameters": True}
         return {
             "ENV_NAME": self.env,
             "SECRET_KEY": self.secret_key,

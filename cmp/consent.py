@@ -115,11 +115,12 @@ def _check_action(
 
 
 def clean_url(url: str | None) -> str | None:
-    """The page URL without query or fragment (they often carry personal data)."""
+    """The page URL without query, fragment or credentials (they often carry personal data)."""
     if not url:
         return None
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))[:URL_LIMIT]
+    parts = urlsplit(url.replace("\x00", ""))
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))[:URL_LIMIT]
 
 
 def record_consent(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, current_app, json
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
@@ -58,7 +58,8 @@ def _from_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     detail = error.description or HTTPStatus(status).phrase
     if status == 413:
-        detail = "The request body is larger than the limit of 16 KB."
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        detail = f"The request body is larger than the limit of {limit} bytes."
     response = problem_response(Problem(status, detail))
     if status == 405 and error.get_response().headers.get("Allow"):
         response.headers["Allow"] = error.get_response().headers["Allow"]

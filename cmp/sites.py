@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from marshmallow import ValidationError
 
 from . import audit, clock
 from .config import MAX_LIFETIME_DAYS
@@ -103,7 +104,7 @@ def _apply(site: Site, spec: SiteSpec) -> None:
 def _check_key(key: str) -> None:
     try:
         SLUG(key)
-    except Exception:
+    except ValidationError:
         raise SiteError(f"site key {key!r} must be a lowercase slug (a-z, 0-9, -)") from None
 
 
@@ -114,8 +115,12 @@ def _check_length(field: str, value: str, limit: int) -> str:
 
 
 def _check_origin(origin: str) -> str:
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+    try:
+        parts = urlsplit(origin)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    if host is None or parts.scheme not in ("http", "https") or parts.path not in ("", "/"):
         raise SiteError(f"origin {origin!r} must look like https://example.com (scheme and host only)")
     return f"{parts.scheme}://{parts.netloc}".lower()
 
@@ -132,7 +137,7 @@ def _check_languages(languages: list[str]) -> list[str]:
     for language in languages:
         try:
             LANGUAGE(language)
-        except Exception:
+        except ValidationError:
             raise SiteError(f"language {language!r} must be a tag like en or de") from None
     if not languages:
         raise SiteError("at least one language is needed")

@@ -140,3 +140,14 @@ def test_parse_rejects_a_necessary_purpose_that_is_not_always_on() -> None:
     with pytest.raises(CatalogueError) as error:
         parse_catalogue(yaml.safe_dump(document).encode())
     assert "purposes[0].always_on" in error.value.errors
+
+
+@pytest.mark.db
+def test_ids_of_the_wrong_type_are_reported_not_crashed_on(runner, tmp_path: Path) -> None:
+    document = catalogue()
+    document["purposes"][1]["id"] = {"nested": "mapping"}
+    document["vendors"][0]["purposes"] = [["necessary"]]
+    result = runner.invoke(args=["cmp", "load-vendors", str(write(tmp_path, document))])
+    assert result.exit_code == 1, result.output
+    assert "purposes[1].id" in result.output and "vendors[0].purposes[0]" in result.output
+    assert "Traceback" not in result.output

@@ -168,6 +168,22 @@ def test_malformed_requests_get_a_problem_a_developer_can_act_on(client, kwargs,
     assert {"type", "title", "status", "detail"} <= set(problem)
 
 
+def test_deeply_nested_json_is_a_400_not_a_crash(client) -> None:
+    deep = "[" * 8_000 + "]" * 8_000  # under the 16 KB limit, far over the parser's depth
+    for path in (URL, "/api/v1/receipts/verify"):
+        response = client.post(path, data=deep, content_type="application/json")
+        assert response.status_code == 400, path
+        assert response.mimetype == "application/problem+json"
+
+
+def test_the_page_url_is_kept_without_credentials_query_or_nul(client, config) -> None:
+    consent_id = post(client, decision(
+        config, url="https://user:secret@shop.example/a\x00b?mail=x#frag")).get_json()["consent_id"]
+    event = db.session.scalars(sa.select(ConsentEvent).where(
+        ConsentEvent.consent_id == consent_id)).one()
+    assert event.url == "https://shop.example/ab"
+
+
 def test_wrong_types_and_over_long_strings_are_named(client, config) -> None:
     body = decision(config, gpc="yes", language="x" * 40, url="javascript:alert(1)")
     body["purposes"] = {"statistics": "true"}

@@ -41,6 +41,17 @@ def test_the_hash_is_keyed_and_names_its_key() -> None:
     assert pseudonymise("203.0.113.5", b"key-one", "k1").ip_hash == a.ip_hash
 
 
+def test_log_lines_lose_every_address_but_keep_ports_and_times() -> None:
+    from cmp.logfilters import redact_addresses
+
+    line = f"Invalid request from ip={IPV4}: bad line at 12:30:45; peer [{IPV6}]:443, 10.0.0.1:8000"
+    assert redact_addresses(line) == (
+        "Invalid request from ip=[address]: bad line at 12:30:45; peer [[address]]:443, "
+        "[address]:8000"
+    )
+    assert redact_addresses("gunicorn 23.0.0 on Python 3.11.7") == "gunicorn 23.0.0 on Python 3.11.7"
+
+
 def test_forwarded_for_counts_only_behind_trusted_proxies() -> None:
     assert client_address(PROXY, f"{IPV4}, {PROXIED}", 0) == PROXY
     assert client_address(PROXY, f"{IPV4}, {PROXIED}", 1) == PROXIED
@@ -119,11 +130,16 @@ def test_gunicorn_access_and_error_logs_carry_no_client_address(tmp_path: Path) 
                 "Content-Type": "application/json", "X-Forwarded-For": PROXIED})
             with pytest.raises(urllib.error.HTTPError):
                 urllib.request.urlopen(bad)
+            # A request line gunicorn cannot parse makes it log the peer's address.
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+                raw.recv(1024)
         finally:
             server.terminate()
             server.wait(timeout=10)
     text = log_path.read_text()
     assert "POST /api/v1/sites/demo/consents" in text  # the access log is on
-    assert PROXIED not in text
+    assert "Invalid request from ip=[address]" in text  # the error log is on, without the peer
+    assert PROXIED not in text and "127.0.0.1" not in text
     files = "".join(p.read_bytes().decode("latin-1") for p in tmp_path.glob("cmp.sqlite3*"))
     assert PROXIED not in files and "198.51.100.0" in files

@@ -38,6 +38,7 @@ def test_a_lifetime_over_thirteen_months_is_refused(runner) -> None:
     [
         (["--origin", "https://a.example/path"], "scheme and host only"),
         (["--origin", "ftp://a.example"], "scheme and host only"),
+        (["--origin", "http://[::1"], "scheme and host only"),
         (["--origin", "https://a.example", "--vendors", "nosuchvendor"], "unknown vendor"),
         (["--origin", "https://a.example", "--languages", "english!"], "language"),
     ],

@@ -73,13 +73,22 @@ def is_consent_id(value: str) -> bool:
     return bool(CONSENT_ID.match(value))
 
 
-def load_json(schema: Schema) -> dict[str, Any]:
-    """Parse the JSON body with ``schema``; every failure is a 4xx that says what was wrong."""
+def json_body(what: str = "the body") -> Any:
+    """The parsed JSON body; a missing content type, bad JSON or absurd nesting is a 4xx."""
     if not request.is_json:
-        raise Problem(415, "Send the body as application/json.", slug="unsupported-media-type")
-    body = request.get_json(silent=True)
+        raise Problem(415, f"Send {what} as application/json.", slug="unsupported-media-type")
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # thousands of nested brackets: refuse, don't crash
+        body = None
     if body is None:
         raise Problem(400, "The body is not valid JSON.", slug="malformed-json")
+    return body
+
+
+def load_json(schema: Schema) -> dict[str, Any]:
+    """Parse the JSON body with ``schema``; every failure is a 4xx that says what was wrong."""
+    body = json_body()
     if not isinstance(body, dict):
         raise Problem(422, "The body must be a JSON object.", slug="validation-error",
                       errors={"(body)": ["must be an object"]})

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 from .. import audit, consent, receipts, tokens
 from ..audit_schemas import VerifiedSchema
 from ..errors import Problem
-from .edge import bearer_token, is_consent_id, settings, site_or_404
+from .edge import bearer_token, is_consent_id, json_body, settings, site_or_404
 
 bp = Blueprint("visitor_api", __name__, url_prefix="/api/v1")
 
@@ -58,10 +58,6 @@ def consent_receipt(site_key: str, consent_id: str) -> Response:
 
 @bp.post("/receipts/verify")
 def verify_receipt() -> Response:
-    if not request.is_json:
-        raise Problem(415, "Send the receipt as application/json.", slug="unsupported-media-type")
-    document = request.get_json(silent=True)
-    if document is None:
-        raise Problem(400, "The body is not valid JSON.", slug="malformed-json")
+    document = json_body("the receipt")
     valid = receipts.verify_receipt(document, settings().secret_key)
     return jsonify(VerifiedSchema().dump({"valid": valid}))
