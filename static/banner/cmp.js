@@ -118,14 +118,26 @@
     return next();
   }
 
-  function post(body) {
+  /** Rejects only when a later page may do better (5xx, 429, offline); other 4xx are dropped. */
+  function post(body, again) {
     const s = storage.load();
-    if (!body.consent_id && s && s.id) body.consent_id = s.id;
+    body.consent_id = s && s.id || null;
     return fetch(SITE_URL + '/consents', { method: 'POST', keepalive: true,
       headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
       .then((r) => {
         if (r.status >= 500 || r.status == 429) throw r;
-        return r.ok && r.json().then(remember);
+        return r.json().then((j) => {
+          if (r.ok) return remember(j);
+          // The server does not know this id (reset, erased): the same decision as a new consent.
+          if (/unknown-consent$/.test(j.type) && !again) {
+            s.id = '';
+            storage.save(s);
+            if (state) state.id = '';
+            return post(body, 1);
+          }
+          // A config the server never served: forget that decision, so the next page asks again.
+          if (/unknown-revision$/.test(j.type) && s && s.rev == body.revision) expire(COOKIE);
+        }, () => {});
       });
   }
 
@@ -510,6 +522,7 @@
 
   function begin(c) {
     cfg = c;
+    flush();
     const stored = storage.load();
     return Promise.resolve(current(stored)).then((ok) => {
       if (ok) { state = stored; apply('load'); } else { previous = stored; showBanner(); }
@@ -529,7 +542,6 @@
   }
 
   function start() {
-    flush();
     Promise.all([loadConfig(), loadStyles()]).then((r) => begin(r[0])).catch(offline);
   }
 
