@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +16,7 @@ from itsdangerous import BadSignature
 
 from . import clock, tokens
 from .extensions import db
-from .models import ChainHead, Checkpoint, ConsentEvent, Site
+from .models import ChainHead, Checkpoint, Consent, ConsentEvent, Site
 from .prepared import Prepared
 
 log = logging.getLogger(__name__)
@@ -420,10 +420,46 @@ def _blank(rows: list[Any]) -> None:
     db.session.execute(statement, [_erasure_update(row) for row in rows])
 
 
-def _erased_event(consent_id: str) -> dict[str, Any]:
+# Consent ids per lookup: a retention batch may touch more consents than SQLite takes
+# bound parameters in one statement.
+LOOKUP_SLICE = 1000
+
+
+def _snapshot_hashes(site_id: int, consent_ids: Collection[str]) -> dict[str, str | None]:
+    """The config snapshot each consent now stands on, so its ``erased`` event names one too.
+
+    That is the consent's current revision; a consent whose row is gone falls back on the
+    snapshot of its latest event that names one. Read before the chain is locked.
+    """
+    wanted = sorted(consent_ids)
+    found: dict[str, str | None] = {}
+    for start in range(0, len(wanted), LOOKUP_SLICE):
+        part = wanted[start:start + LOOKUP_SLICE]
+        found.update(db.session.execute(
+            sa.select(Consent.id, Consent.revision)
+            .where(Consent.site_id == site_id, Consent.id.in_(part))).all())
+        gone = [consent_id for consent_id in part if consent_id not in found]
+        if gone:
+            found.update(_latest_snapshot_hashes(site_id, gone))
+    return found
+
+
+def _latest_snapshot_hashes(site_id: int, consent_ids: list[str]) -> dict[str, str | None]:
+    e = ConsentEvent
+    latest = (sa.select(e.consent_id, sa.func.max(e.seq).label("seq"))
+              .where(e.site_id == site_id, e.consent_id.in_(consent_ids),
+                     e.snapshot_hash.is_not(None))
+              .group_by(e.consent_id).subquery())
+    return dict(db.session.execute(
+        sa.select(e.consent_id, e.snapshot_hash)
+        .join(latest, sa.and_(e.consent_id == latest.c.consent_id, e.seq == latest.c.seq))
+        .where(e.site_id == site_id)).all())
+
+
+def _erased_event(consent_id: str, snapshot_hash: str | None) -> dict[str, Any]:
     return {"consent_id": consent_id, "kind": "erased", "action": "erase",
             "purposes_granted": [], "purposes_denied": [], "vendors_granted": [],
-            "vendors_denied": [], "snapshot_hash": None, "language": None, "url": None,
+            "vendors_denied": [], "snapshot_hash": snapshot_hash, "language": None, "url": None,
             "user_agent": None, "ip_truncated": None, "ip_hash": None, "ip_key_id": None,
             "gpc": False, "created_at": clock.now(), "expires_at": None}
 
@@ -439,7 +475,8 @@ def erase_consent(site_id: int, consent_id: str, reason: str) -> int:
         rows = _erasable_rows(sa.and_(ConsentEvent.site_id == site_id,
                                       ConsentEvent.consent_id == consent_id))
         _blank(rows)
-        append_event(site_id, _erased_event(consent_id))
+        snapshot_hash = _snapshot_hashes(site_id, [consent_id]).get(consent_id)
+        append_event(site_id, _erased_event(consent_id, snapshot_hash))
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -461,8 +498,9 @@ def erase_before(site_id: int, cutoff: datetime, batch_size: int,
             rows = _erasable_rows(sa.and_(ConsentEvent.site_id == site_id,
                                           ConsentEvent.created_at < cutoff), batch_size)
             _blank(rows)
+            snapshots = _snapshot_hashes(site_id, {row.consent_id for row in rows})
             for consent_id in sorted({row.consent_id for row in rows}):
-                append_event(site_id, _erased_event(consent_id))
+                append_event(site_id, _erased_event(consent_id, snapshots.get(consent_id)))
             db.session.commit()
         except Exception:
             db.session.rollback()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -12,10 +12,29 @@ from .models import EVENT_KINDS
 from .schemas import SLUG
 from .stats import BUCKETS
 
+# Years a time filter may fall in, once in UTC: a year short of datetime's limit, so that a
+# bound shifted by a zone or a day (by a driver, a bucket) can never leave datetime's range.
+YEARS = (1, 9998)
 
-def _time(name: str) -> fields.AwareDateTime:
+
+class UTCTime(fields.AwareDateTime):
+    """An ISO 8601 time, loaded as an aware UTC datetime within ``YEARS``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            # 0001-01-01T00:00+14:00 is a valid ISO time that has no UTC datetime.
+            moment = moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError("is out of range once converted to UTC") from None
+        if not YEARS[0] <= moment.year <= YEARS[1]:
+            raise ValidationError(f"must lie within the years {YEARS[0]}..{YEARS[1]} (UTC)")
+        return moment
+
+
+def _time(name: str) -> UTCTime:
     # Naive times and plain dates are read as UTC, the zone of every stored timestamp.
-    return fields.AwareDateTime(data_key=name, load_default=None, default_timezone=UTC)
+    return UTCTime(data_key=name, load_default=None, default_timezone=UTC)
 
 
 class _Period(Schema):

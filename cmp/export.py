@@ -7,6 +7,7 @@ import csv
 import hashlib
 import json
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -316,6 +317,7 @@ def write_bundle(target: ExportTarget, out: IO[bytes],
                  progress: Callable[[int], None] | None = None) -> int:
     """Write the whole chain, its snapshots, checkpoints and a README as one zip; returns rows."""
     rows = 0
+    last_line = ""
 
     def count(n: int) -> None:
         nonlocal rows
@@ -327,18 +329,34 @@ def write_bundle(target: ExportTarget, out: IO[bytes],
         with bundle.open(BUNDLE_RECORDS, "w", force_zip64=True) as records:
             for chunk in stream_export(target, "ndjson", ExportFilters(), count):
                 records.write(chunk.encode())
+                last_line = _last_line(chunk) or last_line
+        last_seq, last_hash = _chain_end(last_line)
         snapshots = _write_snapshots(bundle, target.site_id)
-        checkpoints = _checkpoints(target)
+        checkpoints = _checkpoints(target, last_seq)
         bundle.writestr(BUNDLE_CHECKPOINTS, json.dumps(checkpoints, indent=1))
         bundle.writestr(BUNDLE_MANIFEST, json.dumps({
             "site": target.site_key, "exported_at": clock.isoformat(clock.now()),
-            "records": rows, "snapshots": snapshots, "checkpoints": len(checkpoints),
+            "records": rows, "last_seq": last_seq, "last_hash": last_hash,
+            "snapshots": snapshots, "checkpoints": len(checkpoints),
             "chained_fields": list(audit.CHAINED_FIELDS),
             "erasable_fields": list(audit.ERASABLE_FIELDS), "genesis_hash": audit.GENESIS_HASH,
         }, indent=1))
         bundle.writestr(BUNDLE_README, README.replace(
             "{CHAINED_FIELDS}", json.dumps(list(audit.CHAINED_FIELDS))))
     return rows
+
+
+def _last_line(chunk: str) -> str:
+    # Chunks end at line ends (whole rows), so a chunk's last line is a whole record.
+    return chunk.rstrip("\n").rpartition("\n")[2]
+
+
+def _chain_end(last_line: str) -> tuple[int, str]:
+    """The seq and hash of the last record written: the manifest's claim of where the log ends."""
+    if not last_line:
+        return 0, audit.GENESIS_HASH
+    last = json.loads(last_line)
+    return last["seq"], last["hash"]
 
 
 def _write_snapshots(bundle: zipfile.ZipFile, site_id: int) -> int:
@@ -354,11 +372,18 @@ def _write_snapshots(bundle: zipfile.ZipFile, site_id: int) -> int:
     return count
 
 
-def _checkpoints(target: ExportTarget) -> list[dict[str, Any]]:
+def _checkpoints(target: ExportTarget, last_seq: int) -> list[dict[str, Any]]:
+    # Only checkpoints within the records written: one signed while the export ran would name
+    # a seq the bundle does not hold and fail its verification.
     return [{"site": target.site_key, "seq": c.seq, "hash": c.hash,
              "time": clock.isoformat(c.created_at), "signature": c.signature}
             for c in db.session.scalars(sa.select(Checkpoint).where(
-                Checkpoint.site_id == target.site_id).order_by(Checkpoint.seq, Checkpoint.id))]
+                Checkpoint.site_id == target.site_id, Checkpoint.seq <= last_seq)
+                .order_by(Checkpoint.seq, Checkpoint.id))]
+
+
+class BundleError(ValueError):
+    """A file that cannot be read as a cmp bundle at all: not a zip, no manifest, …"""
 
 
 @dataclass
@@ -374,25 +399,68 @@ class BundleResult:
         return self.chain.ok
 
 
+@dataclass(frozen=True)
+class BundleManifest:
+    """What the manifest claims about the records: how many, and the last link."""
+
+    site: str
+    records: int
+    last_seq: int
+    last_hash: str | None  # None in bundles written before the manifest named it
+
+
 def verify_bundle(path: Path, secret_key: str | None = None) -> BundleResult:
-    """Check a bundle with no database: every link, every snapshot, every checkpoint.
+    """Check a bundle with no database: every link, every snapshot, every checkpoint, the end.
 
     Checkpoint signatures are checked only with ``secret_key`` (they are HMACs of the service).
+    A malformed record or checkpoint is a verification failure.
+
+    :raises BundleError: when ``path`` is no readable bundle.
+    :raises OSError: when ``path`` cannot be read.
     """
-    with zipfile.ZipFile(path) as bundle:
-        manifest = json.loads(bundle.read(BUNDLE_MANIFEST))
-        result = BundleResult(audit.VerifyResult(), manifest.get("site", ""))
-        known = _check_snapshots(bundle, result)
-        if not result.ok:
-            return result
-        rows = json.loads(bundle.read(BUNDLE_CHECKPOINTS))
-        claims = (audit.checkpoint_claims(result.site, secret_key, rows) if secret_key
-                  else [audit.CheckpointClaim(r["seq"], r["hash"]) for r in rows])
-        walker = audit.ChainWalker(result.chain, checkpoints=claims)
-        with bundle.open(BUNDLE_RECORDS) as records:
-            _walk_records(records, walker, known)
-        walker.finish()
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            return _verify_open_bundle(bundle, secret_key)
+    # A damaged zip shows at open (BadZipFile), at a missing member (KeyError) or while
+    # inflating one (zlib.error, EOFError; BadZipFile on a bad CRC).
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, NotImplementedError) as error:
+        raise BundleError(str(error)) from error
+
+
+def _verify_open_bundle(bundle: zipfile.ZipFile, secret_key: str | None) -> BundleResult:
+    manifest = _read_manifest(bundle)
+    result = BundleResult(audit.VerifyResult(), manifest.site)
+    known = _check_snapshots(bundle, result)
+    if not result.ok:
+        return result
+    claims = _checkpoint_claims(bundle, result, secret_key)
+    if claims is None:
+        return result
+    walker = audit.ChainWalker(result.chain, checkpoints=claims)
+    with bundle.open(BUNDLE_RECORDS) as records:
+        _walk_records(records, walker, known)
+    _check_end(walker, manifest)
+    walker.finish()
     return result
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _read_manifest(bundle: zipfile.ZipFile) -> BundleManifest:
+    try:
+        manifest = json.loads(bundle.read(BUNDLE_MANIFEST))
+    except (ValueError, RecursionError):
+        raise BundleError(f"{BUNDLE_MANIFEST} is not JSON") from None
+    if not (isinstance(manifest, dict) and isinstance(manifest.get("site", ""), str)
+            and _is_int(manifest.get("records"))
+            and _is_int(manifest.get("last_seq", manifest.get("records")))
+            and isinstance(manifest.get("last_hash", ""), str)):
+        raise BundleError(f"{BUNDLE_MANIFEST} does not name the site, records and last link")
+    return BundleManifest(manifest.get("site", ""), manifest["records"],
+                          manifest.get("last_seq", manifest["records"]),
+                          manifest.get("last_hash"))
 
 
 def _check_snapshots(bundle: zipfile.ZipFile, result: BundleResult) -> set[str]:
@@ -409,19 +477,99 @@ def _check_snapshots(bundle: zipfile.ZipFile, result: BundleResult) -> set[str]:
     return known
 
 
+def _checkpoint_claims(bundle: zipfile.ZipFile, result: BundleResult,
+                       secret_key: str | None) -> list[audit.CheckpointClaim] | None:
+    """The bundle's checkpoints as claims, or None once one is malformed (the result says)."""
+    try:
+        rows = json.loads(bundle.read(BUNDLE_CHECKPOINTS))
+    except (ValueError, RecursionError):
+        result.chain.fail(0, "checkpoint", f"{BUNDLE_CHECKPOINTS} is not JSON")
+        return None
+    if not isinstance(rows, list):
+        result.chain.fail(0, "checkpoint", f"{BUNDLE_CHECKPOINTS} is not a list")
+        return None
+    for number, row in enumerate(rows, 1):
+        problem = _checkpoint_problem(row)
+        if problem is not None:
+            result.chain.fail(0, "checkpoint", f"malformed checkpoint {number}: {problem}")
+            return None
+    if secret_key:
+        return audit.checkpoint_claims(result.site, secret_key, rows)
+    return [audit.CheckpointClaim(row["seq"], row["hash"]) for row in rows]
+
+
+def _checkpoint_problem(row: Any) -> str | None:
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    if not _is_int(row.get("seq")):
+        return "seq is not an integer"
+    for name in ("hash", "time", "signature"):
+        if not isinstance(row.get(name), str):
+            return f"{name} is not a string"
+    return None
+
+
+def _record_problem(link: Any) -> str | None:
+    """Why a parsed line cannot be a link, checking what the chain walk relies on; or None."""
+    if not isinstance(link, dict):
+        return "not a JSON object"
+    if not _is_int(link.get("seq")):
+        return "seq is not an integer"
+    if "id" in link and not _is_int(link["id"]):
+        return "id is not an integer"
+    for name in ("prev_hash", "hash"):
+        if not isinstance(link.get(name), str):
+            return f"{name} is not a string"
+    if not isinstance(link.get("snapshot_hash"), str | None):
+        return "snapshot_hash is not a string"
+    erased = link.get("erased_digests")
+    if erased is not None and not (isinstance(erased, dict)
+                                   and all(isinstance(v, str) for v in erased.values())):
+        return "erased_digests is not an object of digests"
+    return None
+
+
 def _walk_records(records: IO[bytes], walker: audit.ChainWalker, known: set[str]) -> None:
     for number, line in enumerate(records, 1):
         try:
             link = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             walker.result.fail(walker.expected_seq, "modified", f"line {number} is not JSON")
             return
+        problem = _record_problem(link)
+        if problem is not None:
+            walker.result.fail(walker.expected_seq, "modified",
+                               f"malformed record at line {number}: {problem}")
+            return
         if link.get("snapshot_hash") and link["snapshot_hash"] not in known:
-            walker.result.fail(link.get("seq", number), "missing",
+            walker.result.fail(link["seq"], "missing",
                                f"snapshot {link['snapshot_hash']} is not in the bundle")
             return
         if not walker.step(link):
             return
+
+
+def _check_end(walker: audit.ChainWalker, manifest: BundleManifest) -> None:
+    """The records must end where the manifest says: a cut-off tail leaves no gap to notice.
+
+    The manifest is no signature: an operator who rewrites the log rewrites it too. Only a
+    checkpoint the auditor kept proves where the log ended.
+    """
+    chain = walker.result
+    if not chain.ok:
+        return
+    last, last_hash = walker.expected_seq - 1, walker.expected_prev
+    listed = f"the manifest lists {manifest.records} records up to seq {manifest.last_seq}"
+    if last < manifest.last_seq:
+        chain.fail(last + 1, "missing", f"{listed}; the bundle ends at seq {last}: "
+                                        f"seq {last + 1}..{manifest.last_seq} missing")
+    elif last > manifest.last_seq:
+        chain.fail(manifest.last_seq + 1, "inserted",
+                   f"{listed}; the bundle goes on to seq {last}")
+    elif chain.events != manifest.records:
+        chain.fail(last, "missing", f"{listed}; the bundle holds {chain.events}")
+    elif manifest.last_hash is not None and last_hash != manifest.last_hash:
+        chain.fail(last, "modified", f"seq {last} does not carry the hash the manifest lists")
 
 
 def site_target(site_key: str, channel: str, token_id: int | None = None) -> ExportTarget:

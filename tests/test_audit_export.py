@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from cmp import admin_tokens, export, synthetic
+from cmp import admin_tokens, audit, export, synthetic
 from cmp.extensions import db
-from cmp.models import ExportRecord, Site
+from cmp.models import Consent, ExportRecord, Site
 
 pytestmark = pytest.mark.db
 EXPORT = "/api/v1/admin/sites/demo/consents/export"
@@ -120,12 +120,53 @@ def test_filters_select_events(client: FlaskClient, give_consent: Any, auditor: 
 @pytest.mark.parametrize("query, field", [
     ("format=xml", "format"), ("kind=deleted", "kind"), ("from=yesterday", "from"),
     ("purpose=Bad%20Id", "purpose"), ("from=2025-02-01&to=2025-01-01", "to"),
+    # Valid ISO times with no UTC datetime, or at its very edge: 422, not an OverflowError.
+    ("from=0001-01-01T00:00:00%2B14:00", "from"), ("to=9999-12-31T23:59:59-14:00", "to"),
+    ("to=9999-06-01T00:00:00Z", "to"),
 ])
 def test_bad_filter_is_422_naming_it(client: FlaskClient, auditor: str, query: str,
                                      field: str) -> None:
     response = client.get(f"{EXPORT}?{query}", headers=_bearer(auditor))
     assert response.status_code == 422
     assert field in response.get_json()["errors"]
+
+
+def test_time_filters_at_the_edge_of_the_range_work(client: FlaskClient, give_consent: Any,
+                                                    auditor: str) -> None:
+    give_consent()
+    response = client.get(f"{EXPORT}?format=ndjson&from=0001-01-01T00:00:00Z"
+                          "&to=9998-12-31T23:59:59Z", headers=_bearer(auditor))
+    assert response.status_code == 200 and len(response.get_data().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--from", "0001-01-01T00:00:00+14:00"), ("--to", "9999-12-31T23:59:59-14:00"),
+])
+def test_cli_export_out_of_range_time_fails_with_a_message(runner: FlaskCliRunner, option: str,
+                                                           value: str) -> None:
+    result = runner.invoke(args=["cmp", "export", "--site", "demo", option, value])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
+    assert option in result.output and "UTC" in result.output
+
+
+@pytest.mark.parametrize("option", ["--output", "--bundle"])
+def test_cli_export_into_a_missing_directory_fails_with_a_message(
+        runner: FlaskCliRunner, tmp_path: Path, option: str) -> None:
+    target = tmp_path / "nonexistent" / "dir" / "x.csv"
+    result = runner.invoke(args=["cmp", "export", "--site", "demo", option, str(target)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "does not exist" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ExportRecord)) == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["verify", "--since", "99999999999999999999"], ["token", "revoke", "99999999999999999999"],
+    ["token", "revoke", "0"],
+])
+def test_cli_numbers_out_of_range_are_usage_errors(runner: FlaskCliRunner,
+                                                   args: list[str]) -> None:
+    result = runner.invoke(args=["cmp", *args])
+    assert result.exit_code == 2 and "range" in result.output
 
 
 def test_every_export_is_logged(client: FlaskClient, runner: FlaskCliRunner,
@@ -206,6 +247,25 @@ def test_bundle_with_one_changed_byte_fails_naming_the_seq(
     assert cli.exit_code != 0 and "seq 2" in cli.output
 
 
+def test_erased_events_name_a_snapshot_so_every_row_does(
+        client: FlaskClient, runner: FlaskCliRunner, give_consent: Any, config: Any,
+        auditor: str, tmp_path: Path) -> None:
+    first, second = give_consent(), give_consent("reject_all")
+    assert runner.invoke(args=["cmp", "erase", first["consent_id"]]).exit_code == 0
+    # A consent whose row is gone still names the snapshot of its latest event.
+    db.session.execute(sa.delete(Consent).where(Consent.id == second["consent_id"]))
+    db.session.commit()
+    site_id = db.session.scalar(sa.select(Site.id).where(Site.key == "demo"))
+    assert audit.erase_consent(site_id, second["consent_id"], "test") == 1
+    body = client.get(EXPORT + "?format=csv", headers=_bearer(auditor)).get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [row["kind"] for row in rows] == ["given", "given", "erased", "erased"]
+    assert {row["snapshot_hash"] for row in rows} == {config["revision"]}
+    path = tmp_path / "bundle.zip"
+    _bundle(runner, path)
+    assert export.verify_bundle(path).ok  # the snapshot the erased events name is in it
+
+
 def test_bundle_with_changed_snapshot_fails(runner: FlaskCliRunner, give_consent: Any,
                                             config: Any, tmp_path: Path) -> None:
     give_consent()
@@ -213,6 +273,114 @@ def test_bundle_with_changed_snapshot_fails(runner: FlaskCliRunner, give_consent
     _bundle(runner, path)
     _rewrite(path, f"snapshots/{config['revision']}.json", lambda b: b.replace(b"{", b"{ ", 1))
     assert not export.verify_bundle(path).ok
+
+
+def _replace_line(number: int, change: Any) -> Any:
+    def rewrite(data: bytes) -> bytes:
+        lines = data.split(b"\n")
+        lines[number - 1] = change(lines[number - 1])
+        return b"\n".join(lines)
+    return rewrite
+
+
+def _set_field(name: str, value: Any) -> Any:
+    return lambda line: json.dumps({**json.loads(line), name: value}).encode()
+
+
+@pytest.mark.parametrize("change, problem", [
+    (_set_field("seq", "2"), "seq is not an integer"),
+    (lambda line: b"[]", "not a JSON object"),
+    (_set_field("prev_hash", None), "prev_hash is not a string"),
+    (_set_field("hash", 7), "hash is not a string"),
+    (_set_field("erased_digests", ["url"]), "erased_digests is not an object"),
+    (_set_field("snapshot_hash", ["x"]), "snapshot_hash is not a string"),
+])
+def test_bundle_with_a_malformed_record_fails_naming_the_line(
+        runner: FlaskCliRunner, give_consent: Any, tmp_path: Path, change: Any,
+        problem: str) -> None:
+    for _ in range(3):
+        give_consent()
+    path = tmp_path / "bundle.zip"
+    _bundle(runner, path)
+    _rewrite(path, "records.ndjson", _replace_line(2, change))
+    result = export.verify_bundle(path)
+    assert not result.ok and result.chain.broken_seq == 2
+    assert result.chain.detail.startswith(f"malformed record at line 2: {problem}")
+    cli = runner.invoke(args=["cmp", "verify", "--bundle", str(path)])
+    assert cli.exit_code == 1 and isinstance(cli.exception, SystemExit)
+    assert "malformed record at line 2" in cli.output
+
+
+@pytest.mark.parametrize("checkpoints, problem", [
+    (b'[{"seq": "1", "hash": "x", "time": "t", "signature": "s"}]', "seq is not an integer"),
+    (b'[{"seq": 1, "hash": "x"}]', "time is not a string"),
+    (b'[7]', "not a JSON object"),
+    (b'{"seq": 1}', "is not a list"),
+    (b'not json', "is not JSON"),
+])
+def test_bundle_with_a_malformed_checkpoint_fails(runner: FlaskCliRunner, give_consent: Any,
+                                                   tmp_path: Path, checkpoints: bytes,
+                                                   problem: str) -> None:
+    give_consent()
+    path = tmp_path / "bundle.zip"
+    _bundle(runner, path)
+    _rewrite(path, "checkpoints.json", lambda _: checkpoints)
+    assert export.verify_bundle(path).chain.problem == "checkpoint"
+    for extra in ([], ["--signatures"]):
+        cli = runner.invoke(args=["cmp", "verify", "--bundle", str(path), *extra])
+        assert cli.exit_code == 1 and isinstance(cli.exception, SystemExit)
+        assert problem in cli.output
+
+
+@pytest.mark.parametrize("content", [b"notazip", b"PK\x03\x04 truncated"])
+def test_verify_of_a_file_that_is_no_bundle_fails_with_a_message(
+        runner: FlaskCliRunner, tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "notazip"
+    path.write_bytes(content)
+    result = runner.invoke(args=["cmp", "verify", "--bundle", str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "not a cmp bundle" in result.output
+
+
+def test_bundle_with_a_bad_manifest_is_no_bundle(runner: FlaskCliRunner, give_consent: Any,
+                                                 tmp_path: Path) -> None:
+    give_consent()
+    path = tmp_path / "bundle.zip"
+    _bundle(runner, path)
+    _rewrite(path, "manifest.json", lambda _: b"[]")
+    result = runner.invoke(args=["cmp", "verify", "--bundle", str(path)])
+    assert result.exit_code == 1 and "not a cmp bundle" in result.output
+
+
+def test_bundle_with_its_tail_cut_off_fails_naming_what_is_missing(
+        runner: FlaskCliRunner, give_consent: Any, tmp_path: Path) -> None:
+    for _ in range(4):
+        give_consent()
+    path = tmp_path / "bundle.zip"
+    _bundle(runner, path)
+    with zipfile.ZipFile(path) as bundle:
+        manifest = json.loads(bundle.read("manifest.json"))
+    assert (manifest["records"], manifest["last_seq"]) == (4, 4)
+    _rewrite(path, "records.ndjson", lambda data: b"".join(data.splitlines(True)[:2]))
+    result = export.verify_bundle(path)
+    assert (result.chain.broken_seq, result.chain.problem) == (3, "missing")
+    assert "seq 3..4 missing" in result.chain.detail
+    cli = runner.invoke(args=["cmp", "verify", "--bundle", str(path)])
+    assert cli.exit_code == 1 and "seq 3..4 missing" in cli.output
+
+
+def test_bundle_whose_last_record_differs_from_the_manifest_fails(
+        runner: FlaskCliRunner, give_consent: Any, tmp_path: Path) -> None:
+    give_consent()
+    path = tmp_path / "bundle.zip"
+    _bundle(runner, path)
+
+    def other_end(data: bytes) -> bytes:
+        return json.dumps({**json.loads(data), "last_hash": "f" * 64}).encode()
+
+    _rewrite(path, "manifest.json", other_end)
+    result = export.verify_bundle(path)
+    assert (result.chain.broken_seq, result.chain.problem) == (1, "modified")
 
 
 def test_bundle_readme_script_verifies_without_cmp(runner: FlaskCliRunner, give_consent: Any,

@@ -123,7 +123,8 @@ def test_retention_job_erases_old_events_and_records_its_run(
     erased = jobs.find_job("erase_past_retention").func(JobContext(settings, clock.now()))
     assert erased == 1
     assert _events(old["consent_id"])[0].ip_hash is None
-    assert _events(old["consent_id"])[-1].kind == "erased"
+    given, erased = _events(old["consent_id"])
+    assert erased.kind == "erased" and erased.snapshot_hash == given.snapshot_hash is not None
     assert _events(new["consent_id"])[0].ip_hash is not None
     assert _verify(app).ok
     result = runner.invoke(args=["cmp", "run-job", "erase_past_retention"])

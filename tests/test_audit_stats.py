@@ -53,3 +53,24 @@ def test_stats_leave_out_expiry_and_erasure(client: FlaskClient, runner: Any,
     token = admin_tokens.create_token("auditor")[1]
     buckets = client.get(STATS, headers={"Authorization": f"Bearer {token}"}).get_json()["buckets"]
     assert sum(b["total"] for b in buckets) == 1
+
+
+@pytest.mark.parametrize("query, field", [
+    ("from=0001-01-01T00:00:00%2B14:00", "from"), ("to=9999-12-31T23:59:59-14:00", "to"),
+])
+def test_stats_time_out_of_range_is_422_naming_it(client: FlaskClient, query: str,
+                                                  field: str) -> None:
+    token = admin_tokens.create_token("auditor")[1]
+    response = client.get(f"{STATS}?{query}", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 422 and field in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("bucket", ["day", "month"])
+def test_stats_at_the_edge_of_the_time_range_work(client: FlaskClient, give_consent: Any,
+                                                  bucket: str) -> None:
+    give_consent()
+    token = admin_tokens.create_token("auditor")[1]
+    response = client.get(f"{STATS}?from=0001-01-01&to=9998-12-31T23:59:59Z&bucket={bucket}",
+                          headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert sum(b["total"] for b in response.get_json()["buckets"]) == 1

@@ -85,6 +85,17 @@ def test_the_openapi_document_describes_the_consent_endpoints(client) -> None:
     assert document["openapi"].startswith("3.")
     assert "/api/v1/sites/{site}/consents" in document["paths"]
     assert "action" in document["components"]["schemas"]["ConsentRequest"]["properties"]
+    export = document["paths"]["/api/v1/admin/sites/{site}/consents/export"]["get"]
+    query = {p["name"]: p for p in export["parameters"] if p["in"] == "query"}
+    assert set(query) == {"format", "from", "to", "kind", "purpose", "vendor"}
+    assert query["format"]["schema"]["enum"] == ["csv", "ndjson"]
+    assert query["from"]["schema"]["format"] == "date-time"
+    stats = document["paths"]["/api/v1/admin/sites/{site}/stats"]["get"]
+    schema = stats["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/Stats"}
+    assert "buckets" in document["components"]["schemas"]["Stats"]["properties"]
+    assert {"ExportQuery", "StatsQuery", "Verified", "ConfigQuery"} <= set(
+        document["components"]["schemas"])
 
 
 def test_clients_that_accept_gzip_get_the_config_compressed(client) -> None:

@@ -8,8 +8,9 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response, jsonify
+from marshmallow import Schema
 
-from .. import schemas
+from .. import audit_schemas, schemas
 
 bp = Blueprint("openapi", __name__)
 
@@ -26,11 +27,17 @@ def _json(schema: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
 
 
+def _query(schema: type[Schema]) -> dict[str, Any]:
+    # The MarshmallowPlugin expands this into one parameter per field, named by its data_key,
+    # so the documented parameters are the ones the endpoint loads.
+    return {"in": "query", "schema": schema}
+
+
 def _paths() -> dict[str, dict[str, Any]]:
     return {
         "/api/v1/sites/{site}/config": {"get": {
             "summary": "The banner config of a site in one language",
-            "parameters": [SITE, {"name": "lang", "in": "query", "schema": {"type": "string"}}],
+            "parameters": [SITE, _query(schemas.ConfigQuerySchema)],
             "responses": {"200": {"description": "The config; its ETag is the revision"},
                           "304": {"description": "Not modified"}, "404": PROBLEM, "422": PROBLEM},
         }},
@@ -64,29 +71,25 @@ def _paths() -> dict[str, dict[str, Any]]:
 
 def _audit_paths() -> dict[str, dict[str, Any]]:
     admin = {"security": [{"admin_token": []}]}
-    period = [{"name": name, "in": "query", "schema": {"type": "string", "format": "date-time"}}
-              for name in ("from", "to")]
-    text = [{"name": name, "in": "query", "schema": {"type": "string"}}
-            for name in ("format", "kind", "purpose", "vendor")]
     consent = {"parameters": [SITE, CONSENT_ID], **admin}
     return {
         "/api/v1/admin/sites/{site}/consents/export": {"get": {
             "summary": "Stream the consent log as CSV or NDJSON (auditor or admin token)",
-            "parameters": [SITE, *period, *text], **admin,
+            "parameters": [SITE, _query(audit_schemas.ExportQuerySchema)], **admin,
             "responses": {"200": {"description": "text/csv or application/x-ndjson, streamed"},
                           **{code: PROBLEM for code in ("401", "403", "404", "422")}},
         }},
         "/api/v1/admin/sites/{site}/stats": {"get": {
             "summary": "Decisions per action and opt-in rates per purpose and vendor, per bucket",
-            "parameters": [SITE, *period, {"name": "bucket", "in": "query",
-                                           "schema": {"type": "string", "enum": ["day", "month"]}}],
-            **admin, "responses": {"200": {"description": "Buckets"},
-                                   **{c: PROBLEM for c in ("401", "403", "404", "422")}},
+            "parameters": [SITE, _query(audit_schemas.StatsQuerySchema)], **admin,
+            "responses": {"200": {"description": "Buckets", "content": _json("Stats")},
+                          **{c: PROBLEM for c in ("401", "403", "404", "422")}},
         }},
         "/api/v1/admin/sites/{site}/consents/{consent_id}": {
             "get": {"summary": "A consent and its events, on the visitor's request (admin)",
-                    **consent, "responses": {"200": {"description": "The record"},
-                                             **{c: PROBLEM for c in ("401", "403", "404")}}},
+                    **consent, "responses": {
+                        "200": {"description": "The record", "content": _json("ConsentRecord")},
+                        **{c: PROBLEM for c in ("401", "403", "404")}}},
             "delete": {"summary": "Erase a consent's pseudonymous fields (admin)", **consent,
                        "responses": {"204": {"description": "Erased"},
                                      **{c: PROBLEM for c in ("401", "403", "404")}}},
@@ -98,7 +101,8 @@ def _audit_paths() -> dict[str, dict[str, Any]]:
         }},
         "/api/v1/receipts/verify": {"post": {
             "summary": "Whether a receipt document was issued by this service, unchanged",
-            "responses": {"200": {"description": '{"valid": true|false}'},
+            "responses": {"200": {"description": "Whether it is valid",
+                                  "content": _json("Verified")},
                           "400": PROBLEM, "415": PROBLEM},
         }},
     }
@@ -114,6 +118,11 @@ def build_spec() -> dict[str, Any]:
         ("ConsentResponse", schemas.ConsentResponseSchema),
         ("ConsentRecord", schemas.ConsentRecordSchema),
         ("ConsentStatus", schemas.ConsentStatusSchema),
+        ("ConfigQuery", schemas.ConfigQuerySchema),
+        ("ExportQuery", audit_schemas.ExportQuerySchema),
+        ("StatsQuery", audit_schemas.StatsQuerySchema),
+        ("Stats", audit_schemas.StatsSchema),
+        ("Verified", audit_schemas.VerifiedSchema),
     ):
         spec.components.schema(name, schema=schema)
     spec.components.schema("Problem", {"type": "object", "properties": {

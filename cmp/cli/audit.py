@@ -24,6 +24,10 @@ from ..models import ChainHead, Consent, Site
 from ..schemas import flatten_errors
 from . import cmp_group
 
+# Ids and seqs are BIGINT: a larger number would overflow in the driver, not fail cleanly.
+MAX_ID = 2**63 - 1
+ID = click.IntRange(1, MAX_ID)
+
 
 def _settings() -> Settings:
     return current_app.config["CMP_SETTINGS"]
@@ -51,7 +55,7 @@ def _report(label: str, result: audit.VerifyResult) -> bool:
 
 @cmp_group.command("verify")
 @click.option("--site", "site_key", help="Only this site (default: every site).")
-@click.option("--since", type=click.IntRange(min=1), help="Start at this seq (trusting before).")
+@click.option("--since", type=ID, help="Start at this seq (trusting before).")
 @click.option("--bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Verify an export bundle instead of the database (no database needed).")
 @click.option("--signatures", is_flag=True,
@@ -74,7 +78,7 @@ def verify(site_key: str | None, since: int | None, bundle: Path | None, signatu
 def _verify_bundle(path: Path, secret_key: str | None) -> None:
     try:
         result = export.verify_bundle(path, secret_key)
-    except (KeyError, ValueError, OSError) as error:
+    except (export.BundleError, OSError) as error:
         raise click.ClickException(f"{path}: not a cmp bundle ({error})") from None
     if not _report(f"bundle {path} (site {result.site}, {result.snapshots} snapshots)",
                    result.chain):
@@ -117,7 +121,7 @@ def _output(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
     if path is None:
         yield sys.stdout.buffer if binary else sys.stdout
         return
-    handle, temporary = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.")
+    handle, temporary = _temporary_beside(path)
     try:
         with os.fdopen(handle, "wb" if binary else "w", encoding=None if binary else "utf-8",
                        newline=None if binary else "") as out:
@@ -126,6 +130,17 @@ def _output(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    """A temporary file in ``path``'s directory (so the final rename is atomic), or a message."""
+    directory = path.resolve().parent
+    if not directory.is_dir():
+        raise click.ClickException(f"{path}: the directory {directory} does not exist")
+    try:
+        return tempfile.mkstemp(dir=directory, prefix=f".{path.name}.")
+    except OSError as error:
+        raise click.ClickException(f"{path}: cannot write there ({error.strerror})") from None
 
 
 def _filters(values: dict[str, str | None]) -> tuple[str, export.ExportFilters]:
@@ -247,7 +262,7 @@ def token_list() -> None:
 
 
 @token_group.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=ID)
 def token_revoke(token_id: int) -> None:
     """Revoke token TOKEN_ID for good."""
     click.echo(_describe(_token_call(lambda: admin_tokens.revoke_token(token_id))))
