@@ -88,6 +88,8 @@ with zipfile.ZipFile(sys.argv[1]) as z:
         hashes[seq] = prev
     for c in json.loads(z.read("checkpoints.json")):
         assert hashes.get(c["seq"]) == c["hash"], f"checkpoint at seq {c['seq']} differs"
+    end = json.loads(z.read("manifest.json"))
+    assert (seq, prev) == (end["last_seq"], end["last_hash"]), "records missing at the end"
 print("OK", seq, "records")
 ```
 
