@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlalchemy as sa
 
 from . import audit, clock
-from .configs import SiteInfo, SnapshotView
+from .configs import ConfigService, SiteInfo, SnapshotView
 from .database import serialized_writes
 from .extensions import db
 from .models import Consent, ConsentEvent
@@ -32,6 +32,14 @@ class ConsentError(ValueError):
 
 class UnknownConsent(LookupError):
     """No consent with this id exists on this site."""
+
+
+class UnknownRevision(LookupError):
+    """The decision names a config revision never served for this site; ``current`` is."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(current)
+        self.current = current
 
 
 @dataclass(frozen=True)
@@ -124,16 +132,20 @@ def clean_url(url: str | None) -> str | None:
 
 
 def record_consent(
-    site: SiteInfo, view: SnapshotView, decision: Decision, client: PseudonymousClient,
+    site: SiteInfo, configs: ConfigService, decision: Decision, client: PseudonymousClient,
     user_agent: str | None,
 ) -> RecordedConsent:
     """Check a decision, append it to the consent log and store the consent's current state.
 
     One transaction: the log event and the state are written together or not at all.
 
+    :raises UnknownRevision: when the site never served ``decision.revision``.
     :raises ConsentError: when the choices do not fit the revision.
     :raises UnknownConsent: when ``decision.consent_id`` is not a consent of this site.
     """
+    view = configs.view(decision.revision)
+    if view is None or view.site_id != site.id:
+        raise UnknownRevision(configs.config(site.key, decision.language).revision)
     purposes, vendors = resolve_choices(view, decision)
     now = clock.now()
     expires_at = now + timedelta(days=site.consent_lifetime_days)

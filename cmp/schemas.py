@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$", error="must be a lowercase slug (a-z, 0-9, -)")
 LANGUAGE = validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$", error="must be a language tag like en or de")
@@ -160,6 +160,12 @@ class ConsentRequestSchema(Schema):
         validate=validate.Length(max=2000),
     )
     gpc = StrictBoolean(load_default=False)
+
+    @post_load
+    def _plain_id(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # Services take plain values: the consent id as the string stored everywhere.
+        consent_id = data["consent_id"]
+        return {**data, "consent_id": str(consent_id) if consent_id else None}
 
 
 class ConsentResponseSchema(Schema):

@@ -13,12 +13,13 @@ from ..schemas import (
     ConsentStatusSchema,
 )
 from .edge import (
-    bearer_token,
     config_service,
     current_client,
     enforce_rate_limit,
     is_consent_id,
     load_json,
+    receipt_holder,
+    receipt_required,
     settings,
     site_or_404,
 )
@@ -36,20 +37,14 @@ CONSENT_STATUS = ConsentStatusSchema()
 def post_consent(site_key: str) -> tuple[Response, int]:
     site = site_or_404(site_key)
     enforce_rate_limit()
-    body = load_json(CONSENT_REQUEST)
-    view = config_service().view(body["revision"])
-    if view is None or view.site_id != site.id:
-        current = config_service().config(site_key, body["language"]).revision
-        raise Problem(409, "This revision was never served for this site; fetch the config again.",
-                      slug="unknown-revision", extra={"current_revision": current})
-    decision = consent.Decision(
-        action=body["action"], purposes=body["purposes"], vendors=body["vendors"],
-        revision=body["revision"], language=body["language"], url=body["url"], gpc=body["gpc"],
-        consent_id=str(body["consent_id"]) if body["consent_id"] else None,
-    )
+    decision = consent.Decision(**load_json(CONSENT_REQUEST))
     user_agent = request.headers.get("User-Agent", "").replace("\x00", "")
     try:
-        recorded = consent.record_consent(site, view, decision, current_client(), user_agent)
+        recorded = consent.record_consent(site, config_service(), decision, current_client(),
+                                          user_agent)
+    except consent.UnknownRevision as error:
+        raise Problem(409, "This revision was never served for this site; fetch the config again.",
+                      slug="unknown-revision", extra={"current_revision": error.current}) from None
     except consent.ConsentError as error:
         raise Problem(422, "The choices do not fit the revision: " + str(error),
                       slug="invalid-choices", errors=error.errors) from None
@@ -57,25 +52,16 @@ def post_consent(site_key: str) -> tuple[Response, int]:
         raise Problem(404, "No consent with this consent_id on this site; omit it to start anew.",
                       slug="unknown-consent", errors={"consent_id": ["unknown"]}) from None
     receipt = tokens.issue_receipt(settings().secret_key, site_key, recorded.consent_id)
-    payload = CONSENT_RESPONSE.dump({**recorded.__dict__, "receipt": receipt})
-    return jsonify(payload), 201
+    return jsonify(CONSENT_RESPONSE.dump({**recorded.__dict__, "receipt": receipt})), 201
 
 
 @bp.get("/<site_key>/consents/<consent_id>")
 def get_consent(site_key: str, consent_id: str) -> Response:
-    site = site_or_404(site_key)
-    token = bearer_token()
-    if not is_consent_id(consent_id):
-        token = None
-    # One answer for "no receipt", "wrong receipt" and "no such consent": nothing leaks.
-    if not token or not tokens.receipt_opens(settings().secret_key, token, site_key, consent_id):
-        raise Problem(401, "A valid receipt for this consent is needed as Authorization: Bearer.",
-                      slug="receipt-required", headers={"WWW-Authenticate": "Bearer"})
+    site = receipt_holder(site_key, consent_id)
     try:
         record = consent.consent_record(site_key, site.id, consent_id)
     except consent.UnknownConsent:
-        raise Problem(401, "A valid receipt for this consent is needed as Authorization: Bearer.",
-                      slug="receipt-required", headers={"WWW-Authenticate": "Bearer"}) from None
+        raise receipt_required() from None
     response = jsonify(CONSENT_RECORD.dump(record))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -9,6 +9,7 @@ from typing import Any, cast
 from flask import Flask, current_app, request
 from marshmallow import Schema, ValidationError
 
+from .. import tokens
 from ..config import Settings
 from ..configs import CatalogueMissing, ConfigService, SiteInfo, SiteNotFound
 from ..errors import Problem
@@ -71,6 +72,22 @@ def site_or_404(site_key: str) -> SiteInfo:
 def is_consent_id(value: str) -> bool:
     """True when ``value`` has the form of a consent id (a UUID) and can be looked up."""
     return bool(CONSENT_ID.match(value))
+
+
+def receipt_required() -> Problem:
+    """The one answer for "no receipt", "wrong receipt" and "no such consent": nothing leaks."""
+    return Problem(401, "A valid receipt for this consent is needed as Authorization: Bearer.",
+                   slug="receipt-required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def receipt_holder(site_key: str, consent_id: str) -> SiteInfo:
+    """The site, once the request proved it holds this consent's receipt (else 401)."""
+    site = site_or_404(site_key)
+    token = bearer_token()
+    if not (token and is_consent_id(consent_id)
+            and tokens.receipt_opens(settings().secret_key, token, site_key, consent_id)):
+        raise receipt_required()
+    return site
 
 
 def json_body(what: str = "the body") -> Any:

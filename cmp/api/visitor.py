@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from .. import audit, consent, receipts, tokens
+from .. import audit, consent, receipts
 from ..audit_schemas import VerifiedSchema
-from ..errors import Problem
-from .edge import bearer_token, is_consent_id, json_body, settings, site_or_404
+from .edge import json_body, receipt_holder, receipt_required, settings
 
 bp = Blueprint("visitor_api", __name__, url_prefix="/api/v1")
 
 
-def _receipt_required() -> Problem:
-    # One answer for "no receipt", "wrong receipt" and "no such consent": nothing leaks.
-    return Problem(401, "A valid receipt for this consent is needed as Authorization: Bearer.",
-                   slug="receipt-required", headers={"WWW-Authenticate": "Bearer"})
-
-
 def _holder_of(site_key: str, consent_id: str) -> int:
-    """The site id, once the request proved it holds this consent's receipt."""
-    site = site_or_404(site_key)
-    token = bearer_token()
-    if not (token and is_consent_id(consent_id)
-            and tokens.receipt_opens(settings().secret_key, token, site_key, consent_id)):
-        raise _receipt_required()
-    return site.id
+    return receipt_holder(site_key, consent_id).id
 
 
 @bp.delete("/sites/<site_key>/consents/<consent_id>")
@@ -34,7 +21,7 @@ def erase_own_consent(site_key: str, consent_id: str) -> tuple[str, int]:
     try:
         consent.get_consent(site_id, consent_id)
     except consent.UnknownConsent:
-        raise _receipt_required() from None
+        raise receipt_required() from None
     audit.erase_consent(site_id, consent_id, "visitor request with receipt")
     return "", 204
 
@@ -45,7 +32,7 @@ def consent_receipt(site_key: str, consent_id: str) -> Response:
     try:
         document = receipts.build_receipt(site_key, consent_id, settings().secret_key)
     except consent.UnknownConsent:
-        raise _receipt_required() from None
+        raise receipt_required() from None
     if request.args.get("format") == "text":
         response = Response("\n".join(document["summary"]) + "\n", mimetype="text/plain")
     else:
