@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/ruff check cmp tests bench
 
 bench: install chromium
-	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
