@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -40,20 +41,27 @@ def serialized_writes() -> Iterator[None]:
     database file queues them in the kernel instead, which wakes the next writer at once.
     PostgreSQL queues writers on the chain-head row lock and needs nothing here.
     """
-    path = _write_lock_path()
-    if path is None:
+    handle = _write_lock()
+    if handle is None:
         yield
         return
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _write_lock_path() -> str | None:
+# One open lock file per process and database, opened on first use (after gunicorn's fork).
+_lock_files: dict[tuple[int, str], IO[bytes]] = {}
+
+
+def _write_lock() -> IO[bytes] | None:
     url = db.engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
-    return url.database + ".writelock"
+    key = (os.getpid(), url.database)
+    handle = _lock_files.get(key)
+    if handle is None:
+        handle = _lock_files[key] = open(url.database + ".writelock", "a+b")  # noqa: SIM115
+    return handle

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from . import clock
 from .config import Settings
 from .extensions import db
 from .jobspec import Job, JobContext
 from .models import JobLease, JobRun
+from .sql import upsertable_insert
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,7 @@ def take_lease(job_id: str, holder: str, period: str, lease_seconds: int) -> boo
     winner's commit and then finds the lease live; on SQLite writers are serialised anyway.
     """
     now = clock.now()
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(leases).values(
+    statement = upsertable_insert(leases).values(
         job_id=job_id, holder=holder, period=period,
         expires_at=now + timedelta(seconds=lease_seconds),
     )

@@ -10,10 +10,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from .extensions import db
 
 
+def upsertable_insert(table: Any) -> Any:
+    """The bound dialect's INSERT, which knows ON CONFLICT (both dialects spell it the same)."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 def insert_ignoring_conflicts(table: Any, index_elements: list[str]) -> Any:
     """An INSERT that leaves an existing row with the same key alone (content-addressed rows)."""
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    return upsertable_insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
 def is_postgres() -> bool:
