@@ -401,14 +401,9 @@ def test_bundle_readme_script_verifies_without_cmp(runner: FlaskCliRunner, give_
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "OK 2 records"
 
-    cut = tmp_path / "cut.zip"  # the same bundle with its last record removed
-    with zipfile.ZipFile(path) as bundle, zipfile.ZipFile(cut, "w") as out:
-        for name in bundle.namelist():
-            data = bundle.read(name)
-            if name == "records.ndjson":
-                data = b"".join(data.splitlines(keepends=True)[:-1])
-            out.writestr(name, data)
-    done = subprocess.run([sys.executable, str(tmp_path / "check.py"), str(cut)],
+    # The same bundle with its last record removed.
+    _rewrite(path, "records.ndjson", lambda data: b"".join(data.splitlines(keepends=True)[:-1]))
+    done = subprocess.run([sys.executable, str(tmp_path / "check.py"), str(path)],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode != 0 and "records missing at the end" in done.stderr
 
