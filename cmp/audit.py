@@ -17,7 +17,7 @@ from itsdangerous import BadSignature
 from . import clock, tokens
 from .extensions import db
 from .models import ChainHead, Checkpoint, Consent, ConsentEvent, Site
-from .prepared import Prepared
+from .prepared import DriverConnection, Prepared
 
 log = logging.getLogger(__name__)
 
@@ -102,25 +102,43 @@ _SET_HEAD_HASH = Prepared(
 
 
 def append_event(
-    site_id: int, event: dict[str, Any], connection: sa.Connection | None = None
+    site_id: int, event: dict[str, Any], connection: sa.Connection | DriverConnection | None = None,
+    *, after: StateWrite | None = None,
 ) -> dict[str, Any]:
     """Add ``event`` to the site's chain in the caller's transaction and return the stored row.
 
     Advancing the chain head takes the row lock on PostgreSQL and the write lock on SQLite, so
-    concurrent writers queue here and the chain can neither fork nor skip. Callers do their
-    other writes first: the lock is then held only for the append and the commit.
+    concurrent writers queue here and the chain can neither fork nor skip. ``after`` is a write
+    that belongs with the event (the consent's state): it runs first, so the lock is then held
+    only for the append and the commit, and on PostgreSQL both travel in one statement.
     """
     # Every digest but the sequence number's is known before the chain is locked.
     digests = field_digests({**event, "seq": None})
-    connection = connection or db.session.connection()
-    if connection.dialect.name == "postgresql":
-        return _append_in_one_statement(site_id, event, digests, connection)
+    if not isinstance(connection, DriverConnection):
+        connection = DriverConnection.of(connection or db.session.connection())
+    if connection.dialect_name == "postgresql":
+        return _append_in_one_statement(site_id, event, digests, connection, after)
+    if after is not None:
+        after.statement.execute(after.params, connection)
     seq, prev_hash = _ADVANCE_HEAD.execute({"head_site": site_id}, connection).fetchone()
     row = {**event, "seq": seq, "prev_hash": prev_hash}
     row["hash"] = link_hash(prev_hash, {**digests, "seq": field_digest(seq)})
     _INSERT_EVENT.execute({"site_id": site_id, **row}, connection)
     _SET_HEAD_HASH.execute({"head_site": site_id, "head_hash": row["hash"]}, connection)
     return row
+
+
+@dataclass(frozen=True)
+class StateWrite:
+    """A write that goes with a chain append: a Core statement and its parameters.
+
+    On PostgreSQL the statement becomes a data-modifying CTE of the append (it may use the
+    event's own parameters by name); elsewhere it runs just before the append.
+    """
+
+    statement: Prepared
+    params: dict[str, Any]
+    pg_append: Prepared
 
 
 def _hex_sha256_sql(text_sql: str) -> str:
@@ -132,8 +150,8 @@ def _hex_sha256_sql(text_sql: str) -> str:
 # head, digests the new seq and takes the link hash exactly as ``link_hash`` does, advances
 # the head and inserts the event. ``prev`` reads the head before the update (FOR UPDATE waits
 # for a concurrent writer and then sees its committed head).
-_PG_APPEND = Prepared(sa.text(f"""
-WITH prev AS (
+_PG_APPEND_SQL = f"""
+prev AS (
     SELECT seq, hash FROM chain_heads WHERE site_id = :site_id FOR UPDATE
 ), head AS (
     UPDATE chain_heads AS h
@@ -148,17 +166,37 @@ INSERT INTO consent_events (site_id, seq, prev_hash, hash, {", ".join(_EVENT_FIE
 SELECT :site_id, head.seq, head.prev_hash, head.hash, {", ".join(":" + f for f in _EVENT_FIELDS)}
 FROM head
 RETURNING seq, prev_hash, hash
-""").bindparams(*(sa.bindparam(c.name, type_=c.type) for c in ConsentEvent.__table__.columns
-                   if c.name in _EVENT_FIELDS)))
+"""
+_EVENT_BINDS = tuple(sa.bindparam(c.name, type_=c.type) for c in ConsentEvent.__table__.columns
+                     if c.name in _EVENT_FIELDS)
+
+
+def pg_append_statement(state_sql: str = "", binds: Iterable[sa.BindParameter[Any]] = ()) -> Prepared:
+    """The PostgreSQL append, optionally after ``state_sql`` run as a data-modifying CTE.
+
+    ``state_sql`` may use the event's parameters (``:consent_id``, ``:created_at`` …) and its
+    own ``binds``; PostgreSQL runs every CTE to completion, so the state and the event are
+    written by one autocommitted statement.
+    """
+    ctes = f"WITH state AS ({state_sql}), " if state_sql else "WITH "
+    return Prepared(sa.text(ctes + _PG_APPEND_SQL).bindparams(*_EVENT_BINDS, *binds))
+
+
+_PG_APPEND = pg_append_statement()
 
 
 def _append_in_one_statement(
-    site_id: int, event: dict[str, Any], digests: dict[str, str], connection: sa.Connection
+    site_id: int, event: dict[str, Any], digests: dict[str, str], connection: DriverConnection,
+    after: StateWrite | None,
 ) -> dict[str, Any]:
     tail = "\n".join(digests[name] for name in _EVENT_FIELDS)
     params = {name: event.get(name) for name in _EVENT_FIELDS}
-    seq, prev_hash, link = _PG_APPEND.execute(
-        {"site_id": site_id, "tail": tail, **params}, connection).fetchone()
+    params.update(site_id=site_id, tail=tail)
+    statement = _PG_APPEND
+    if after is not None:
+        statement = after.pg_append
+        params.update(after.params)
+    seq, prev_hash, link = statement.execute(params, connection).fetchone()
     return {**event, "seq": seq, "prev_hash": prev_hash, "hash": link}
 
 

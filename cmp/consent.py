@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from . import audit, clock
 from .configs import ConfigService, SiteInfo, SnapshotView
-from .database import serialized_writes
+from .database import driver_transaction, serialized_writes
 from .extensions import db
 from .models import Consent, ConsentEvent
 from .prepared import Prepared
@@ -170,39 +171,60 @@ def record_consent(
         "ip_key_id": client.key_id, "gpc": decision.gpc,
         "created_at": now, "expires_at": expires_at,
     }
-    with serialized_writes():
-        try:
-            connection = db.session.connection()
-            _store_state(site.id, slot, state, connection)
-            audit.append_event(site.id, event, connection)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
+    with serialized_writes(), driver_transaction(single_statement=True) as connection:
+        audit.append_event(site.id, event, connection, after=_state_write(site.id, slot, state))
     return RecordedConsent(consent_id, status, slot.given_at, expires_at, view.revision, kind)
 
 
+# The consent's state, written with its log event. Each statement exists twice: as Core for
+# SQLite, where it runs just before the chain append, and as the state CTE of PostgreSQL's
+# one-statement append. The CTE shares the event's parameters where the values are the same
+# by construction (site_id, action, language, gpc, expires_at).
 _consents = Consent.__table__
 STATE_FIELDS = ("status", "action", "purposes", "vendors", "revision", "language", "gpc",
                 "updated_at", "expires_at")
-_INSERT_CONSENT = Prepared(sa.insert(_consents), ("id", "site_id", "given_at", *STATE_FIELDS))
+_INSERT_FIELDS = ("id", "site_id", "given_at", *STATE_FIELDS)
+_STATE_BINDS = (
+    *(sa.bindparam(c.name, type_=c.type) for c in _consents.columns
+      if c.name in ("id", "given_at", "status", "purposes", "vendors", "revision", "updated_at")),
+    sa.bindparam("consent_key", type_=_consents.c.id.type),
+)
+_SET_STATE = ", ".join(f"{name} = :{name}" for name in STATE_FIELDS)
 _UPDATE_STATE = sa.update(_consents).where(_consents.c.id == sa.bindparam("consent_key")).values(
     {name: sa.bindparam(name) for name in STATE_FIELDS})
-_UPDATE_CONSENT = Prepared(_UPDATE_STATE)
-_REGIVE_CONSENT = Prepared(_UPDATE_STATE.values(given_at=sa.bindparam("given_at")))
 
 
-def _store_state(site_id: int, slot: ConsentSlot, state: dict[str, Any],
-                 connection: sa.Connection) -> None:
-    """Insert or update the consent's current state."""
+def _state_statement(core: sa.sql.ClauseElement, pg_sql: str, keys: tuple[str, ...] = ()) -> tuple[
+        Prepared, Prepared]:
+    binds = [bind for bind in _STATE_BINDS if re.search(rf":{bind.key}\b", pg_sql)]
+    return Prepared(core, keys), audit.pg_append_statement(pg_sql, binds)
+
+
+_INSERT_CONSENT = _state_statement(
+    sa.insert(_consents),
+    f"INSERT INTO consents ({', '.join(_INSERT_FIELDS)}) "
+    f"VALUES ({', '.join(':' + name for name in _INSERT_FIELDS)})",
+    _INSERT_FIELDS,
+)
+_UPDATE_CONSENT = _state_statement(
+    _UPDATE_STATE, f"UPDATE consents SET {_SET_STATE} WHERE id = :consent_key")
+_REGIVE_CONSENT = _state_statement(
+    _UPDATE_STATE.values(given_at=sa.bindparam("given_at")),
+    f"UPDATE consents SET {_SET_STATE}, given_at = :given_at WHERE id = :consent_key")
+
+
+def _state_write(site_id: int, slot: ConsentSlot, state: dict[str, Any]) -> audit.StateWrite:
+    """Insert or update the consent's current state, as a write that goes with its event."""
     if slot.new:
-        _INSERT_CONSENT.execute({"id": slot.consent_id, "site_id": site_id,
-                                 "given_at": slot.given_at, **state}, connection)
+        statements = _INSERT_CONSENT
+        params = {"id": slot.consent_id, "site_id": site_id, "given_at": slot.given_at, **state}
     elif slot.kind == "given":  # a decision after expiry or withdrawal starts the consent anew
-        _REGIVE_CONSENT.execute({"consent_key": slot.consent_id, "given_at": slot.given_at,
-                                 **state}, connection)
+        statements = _REGIVE_CONSENT
+        params = {"consent_key": slot.consent_id, "given_at": slot.given_at, **state}
     else:
-        _UPDATE_CONSENT.execute({"consent_key": slot.consent_id, **state}, connection)
+        statements = _UPDATE_CONSENT
+        params = {"consent_key": slot.consent_id, **state}
+    return audit.StateWrite(statements[0], params, statements[1])
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from .extensions import db
+from .prepared import DriverConnection
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -50,6 +51,33 @@ def serialized_writes() -> Iterator[None]:
         yield
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def driver_transaction(*, single_statement: bool = False) -> Iterator[DriverConnection]:
+    """A pooled driver connection of its own, outside the ORM session, committed on success.
+
+    The consent write needs none of the session's bookkeeping, which costs more than SQLite's
+    own work. With ``single_statement`` on PostgreSQL the connection runs in autocommit: the
+    caller's one statement is its own transaction, sent without a BEGIN and a COMMIT round trip.
+    """
+    engine = db.engine
+    pooled = engine.raw_connection()
+    driver = pooled.driver_connection
+    autocommit = single_statement and engine.dialect.name == "postgresql"
+    try:
+        if autocommit:
+            driver.autocommit = True  # type: ignore[union-attr]
+        yield DriverConnection(engine.dialect, driver)
+        if not autocommit:
+            pooled.commit()
+    except BaseException:
+        pooled.rollback()
+        raise
+    finally:
+        if autocommit:
+            driver.autocommit = False  # type: ignore[union-attr]
+        pooled.close()  # back to the pool
 
 
 # One open lock file per process and database, opened on first use (after gunicorn's fork).

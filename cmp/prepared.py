@@ -1,10 +1,11 @@
-"""Statements of the consent write path, compiled once and run on the session's driver connection.
+"""Statements of the consent write path, compiled once and run on a driver connection.
 
 SQLAlchemy's per-execution work (cache lookups, parameter construction, result set-up) costs
 about five times what SQLite spends executing the four statements of a consent. The statements
 stay SQLAlchemy Core constructs on the models' tables: this compiles each one once for the bound
 dialect, keeps its SQL text, parameter order and the column types' bind processors, and executes
-it on the DBAPI connection of the current session, inside the session's transaction.
+it on a DBAPI connection: the session's (inside its transaction) or one of
+:func:`cmp.database.driver_transaction`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 from .extensions import db
+
+
+@dataclass(frozen=True)
+class DriverConnection:
+    """A DBAPI connection and the dialect its statements are compiled for."""
+
+    dialect: Dialect
+    dbapi: Any
+
+    @classmethod
+    def of(cls, connection: sa.Connection) -> DriverConnection:
+        """The driver connection under a SQLAlchemy connection (same transaction)."""
+        return cls(connection.dialect, connection.connection.dbapi_connection)
+
+    @property
+    def dialect_name(self) -> str:
+        return str(self.dialect.name)
 
 
 @dataclass(frozen=True)
@@ -48,9 +66,12 @@ class Prepared:
                     if bind.value is not None}
         return _Compiled(str(compiled), names, processors, defaults, positional)
 
-    def execute(self, params: Mapping[str, Any], connection: sa.Connection | None = None) -> Any:
+    def execute(
+        self, params: Mapping[str, Any], connection: sa.Connection | DriverConnection | None = None
+    ) -> Any:
         """Run on ``connection`` (default: the session's); returns the driver cursor."""
-        connection = connection or db.session.connection()
+        if not isinstance(connection, DriverConnection):
+            connection = DriverConnection.of(connection or db.session.connection())
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
@@ -59,7 +80,7 @@ class Prepared:
                for name in compiled.names]
         values = [process(value) if process else value
                   for value, process in zip(raw, compiled.processors, strict=True)]
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = connection.dbapi.cursor()
         cursor.execute(compiled.sql, values if compiled.positional
                        else dict(zip(compiled.names, values, strict=True)))
         return cursor
