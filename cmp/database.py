@@ -1,4 +1,5 @@
-"""Per-connection database settings: SQLite in WAL mode with a busy timeout and foreign keys."""
+"""Per-connection database settings (SQLite in WAL mode with a busy timeout and foreign keys),
+the SQLite writers' queue, and driver connections for the consent write path."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from flask import Flask
 
+from . import wal
 from .extensions import db
 from .prepared import DriverConnection
 
@@ -22,6 +24,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Checkpoints run on a thread of their own (cmp.wal); this is only the backstop.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={wal.BACKSTOP_PAGES}")
     cursor.close()
 
 
@@ -29,8 +33,13 @@ def init_app(app: Flask) -> None:
     """Hook connection settings onto the app's engine."""
     with app.app_context():
         engine = db.engine
-        if engine.dialect.name == "sqlite":
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        if engine.dialect.name != "sqlite":
+            return
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        path = engine.url.database
+        if path and path != ":memory:":
+            sa.event.listen(engine, "connect",
+                            lambda *_: wal.ensure_checkpointer(os.path.abspath(path)))
 
 
 @contextmanager
