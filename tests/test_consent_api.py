@@ -191,6 +191,24 @@ def test_wrong_types_and_over_long_strings_are_named(client, config) -> None:
     assert {"gpc", "language", "url", "purposes.statistics.value"} <= set(errors)
 
 
+@pytest.mark.parametrize(("fields", "path"), [
+    ({"url": "ftp://shop.example/"}, "url"),
+    ({"url": "https:///no-host"}, "url"),
+    ({"url": "https://shop.example:99999/"}, "url"),
+    ({"url": "https://[::1/"}, "url"),
+    ({"url": "https://shop.example/a b"}, "url"),
+    ({"url": "https://shop.example/" + "a" * 2000}, "url"),
+    ({"purposes": ["statistics"]}, "purposes"),
+    ({"purposes": {"x" * 65: True}}, "purposes." + "x" * 65 + ".key"),
+    ({"vendors": {f"v{n}": True for n in range(501)}}, "vendors"),
+])
+def test_malformed_urls_and_choice_maps_are_named(client, config, fields, path) -> None:
+    response = post(client, decision(config, **fields))
+    assert response.status_code == 422
+    assert path in response.get_json()["errors"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Consent)) == 0
+
+
 def test_an_unknown_site_is_404_for_posts_too(client, config) -> None:
     response = client.post("/api/v1/sites/ghost/consents", json=decision(config))
     assert response.status_code == 404

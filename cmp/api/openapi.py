@@ -108,11 +108,21 @@ def _audit_paths() -> dict[str, dict[str, Any]]:
     }
 
 
+def _choice_map(_converter: Any, field: Any, **_: Any) -> dict[str, Any]:
+    """ids to booleans, as ``ChoiceMap`` loads them."""
+    if not isinstance(field, schemas.ChoiceMap):
+        return {}
+    return {"additionalProperties": {"type": "boolean"}, "maxProperties": field.max_items}
+
+
 @cache
 def build_spec() -> dict[str, Any]:
     """The whole document, built once per process."""
-    spec = APISpec(title="cmp", version="1", openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin()])
+    marshmallow = MarshmallowPlugin()
+    spec = APISpec(title="cmp", version="1", openapi_version="3.0.3", plugins=[marshmallow])
+    marshmallow.map_to_openapi_type(schemas.PageUrl, "string", "uri")
+    marshmallow.map_to_openapi_type(schemas.ChoiceMap, "object", None)
+    marshmallow.converter.add_attribute_function(_choice_map)  # type: ignore[union-attr]
     for name, schema in (
         ("ConsentRequest", schemas.ConsentRequestSchema),
         ("ConsentResponse", schemas.ConsentResponseSchema),
