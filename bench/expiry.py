@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from cmp import create_app, expiry  # noqa: E402
 from cmp.extensions import db  # noqa: E402
+from cmp.ids import time_ordered_id  # noqa: E402
 from cmp.models import UTCDateTime  # noqa: E402
 
 PG_DATABASE = "cmp_bench_expiry"
@@ -164,7 +164,7 @@ def consent_rows(rows: int, site_ids: list[int]) -> Iterator[tuple[object, ...]]
     for n in range(rows):
         expires_at = START + step * n
         given_at = expires_at - timedelta(days=365)
-        yield (str(uuid.uuid4()), site_ids[n % len(site_ids)], "active", "custom", PURPOSES,
+        yield (time_ordered_id(given_at), site_ids[n % len(site_ids)], "active", "custom", PURPOSES,
                VENDORS, REVISION, "en", False, given_at, given_at, expires_at)
 
 

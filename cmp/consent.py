@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from . import audit, clock
 from .configs import ConfigService, SiteInfo, SnapshotView
 from .database import driver_transaction, serialized_writes
 from .extensions import db
+from .ids import time_ordered_id
 from .models import Consent, ConsentEvent
 from .prepared import Prepared
 from .privacy import PseudonymousClient
@@ -240,7 +240,7 @@ class ConsentSlot:
 def _consent_slot(site_id: int, decision: Decision, now: datetime) -> ConsentSlot:
     """The consent id to write under, the kind of log event and when consent was given."""
     if decision.consent_id is None:
-        return ConsentSlot(str(uuid.uuid4()), "given", True, now)
+        return ConsentSlot(time_ordered_id(now), "given", True, now)
     previous = db.session.execute(
         sa.select(Consent.status, Consent.expires_at, Consent.given_at)
         .where(Consent.id == decision.consent_id, Consent.site_id == site_id)
