@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
@@ -68,12 +69,36 @@ def field_digest(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
+# Fields whose values come from small sets (kinds, actions, choice lists, revisions, languages,
+# key ids): the same few values recur on every consent, so their digests are memoised. Fields
+# about the visitor (URL, user agent, address) are never kept here.
+RECURRING_FIELDS = frozenset({"kind", "action", "purposes_granted", "purposes_denied",
+                              "vendors_granted", "vendors_denied", "snapshot_hash", "language",
+                              "ip_key_id", "gpc"})
+
+
+@lru_cache(maxsize=4096)
+def _recurring_digest(value: str | bool | tuple[str, ...] | None) -> str:
+    return field_digest(list(value) if isinstance(value, tuple) else value)
+
+
 def field_digests(
     event: Mapping[str, Any], erased: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """Digest of every chained field; an erased field contributes the digest kept at erasure."""
-    erased = erased or {}
-    return {name: erased.get(name) or field_digest(event.get(name)) for name in CHAINED_FIELDS}
+    digests: dict[str, str] = {}
+    for name in CHAINED_FIELDS:
+        value = event.get(name)
+        if erased and erased.get(name):
+            digests[name] = erased[name]
+        elif name in RECURRING_FIELDS and (value is None or type(value) in (str, bool)):
+            digests[name] = _recurring_digest(value)
+        elif name in RECURRING_FIELDS and type(value) is list and all(
+                type(item) is str for item in value):
+            digests[name] = _recurring_digest(tuple(value))
+        else:
+            digests[name] = field_digest(value)
+    return digests
 
 
 def link_hash(prev_hash: str, digests: Mapping[str, str]) -> str:

@@ -146,7 +146,8 @@ class Consent(db.Model):
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    # Not indexed: consents are read by id, and nothing filters them by site alone.
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"))
     status: Mapped[str] = mapped_column(sa.String(16))
     action: Mapped[str] = mapped_column(sa.String(16))
     purposes: Mapped[dict[str, bool]] = mapped_column(JSONType)
