@@ -14,6 +14,7 @@ from flask.sessions import SessionInterface, SessionMixin
 
 from . import config as config_module
 from .extensions import db, migrate
+from .json_codec import OrjsonProvider
 
 
 def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
@@ -34,6 +35,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
 
     # cmp keeps no cookie sessions; skipping them saves building a signer on every request.
     app.session_interface = NoSessions()
+    app.json = OrjsonProvider(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
 

@@ -10,12 +10,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from . import json_codec
+
 T = TypeVar("T")
 
 ENVIRONMENTS = ("development", "production", "test")
 # Values that are clearly placeholders: refusing them in production stops copy-pasted examples.
 PLACEHOLDER_SECRETS = {"", "dev", "change-me", "changeme", "secret", "development"}
 MAX_LIFETIME_DAYS = 395  # 13 months: the longest consent lifetime regulators accept
+# How a consent POST commits: "fast" answers once the write is in the database's log (SQLite
+# WAL with synchronous=NORMAL, PostgreSQL synchronous_commit=off), "durable" once it is on disk.
+CONSENT_COMMITS = ("fast", "durable")
+
+
+# hide_parameters: a failed statement's values (user agents, URLs) stay out of the logs.
+COMMON_ENGINE_OPTIONS: dict[str, object] = {
+    "hide_parameters": True, "json_serializer": json_codec.dumps,
+    "json_deserializer": json_codec.loads,
+}
 
 
 class ConfigError(ValueError):
@@ -44,6 +56,7 @@ class Settings:
     retention_days: int | None
     lease_seconds: int
     log_level: str
+    consent_commit: str = "fast"
 
     @property
     def is_production(self) -> bool:
@@ -53,10 +66,9 @@ class Settings:
         """The Flask and extension keys derived from these settings."""
         # No pre-ping: it costs a round trip on every request; a connection broken by a database
         # restart fails one request and is then replaced by the pool.
-        # hide_parameters: a failed statement's values (user agents, URLs) stay out of the logs.
-        engine_options: dict[str, object] = {"pool_recycle": 3600, "hide_parameters": True}
+        engine_options: dict[str, object] = {"pool_recycle": 3600, **COMMON_ENGINE_OPTIONS}
         if self.database_url.startswith("sqlite"):
-            engine_options = {"connect_args": {"timeout": 30}, "hide_parameters": True}
+            engine_options = {"connect_args": {"timeout": 30}, **COMMON_ENGINE_OPTIONS}
         return {
             "ENV_NAME": self.env,
             "SECRET_KEY": self.secret_key,
@@ -172,4 +184,11 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: Path | No
         retention_days=_parse_int("CMP_RETENTION_DAYS", retention, 1) if retention else None,
         lease_seconds=_read(env, "CMP_LEASE_SECONDS", "600", lambda n, r: _parse_int(n, r, 5)),
         log_level=env.get("CMP_LOG_LEVEL", "INFO").upper(),
+        consent_commit=_read(env, "CMP_CONSENT_COMMIT", "fast", _parse_consent_commit),
     )
+
+
+def _parse_consent_commit(name: str, raw: str) -> str:
+    if raw not in CONSENT_COMMITS:
+        raise ConfigError(f"{name} must be one of {', '.join(CONSENT_COMMITS)}, got {raw!r}")
+    return raw

@@ -7,21 +7,30 @@ import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from functools import partial
+from typing import IO, Any, cast
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 
 from . import wal
+from .config import COMMON_ENGINE_OPTIONS
 from .extensions import db
 from .prepared import DriverConnection
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+CONSENT_ENGINE_KEY = "cmp.consent_engine"
+# What "fast" and "durable" consent commits mean on each backend (settings.CONSENT_COMMITS).
+SQLITE_SYNCHRONOUS = {"fast": "NORMAL", "durable": "FULL"}
+PG_FAST_COMMIT = "-c synchronous_commit=off"
+
+
+def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers run beside the single writer; NORMAL sync is durable in WAL mode.
+    # WAL lets readers run beside the single writer. With NORMAL a commit is safe from a crash
+    # of cmp but not from power loss (the log is synced at checkpoints); FULL syncs every commit.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     # Checkpoints run on a thread of their own (cmp.wal); this is only the backstop.
@@ -30,16 +39,43 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Hook connection settings onto the app's engine."""
+    """Hook connection settings onto the app's engine and set up the consent write engine."""
+    consent_commit = app.config["CMP_SETTINGS"].consent_commit
     with app.app_context():
         engine = db.engine
+        app.extensions[CONSENT_ENGINE_KEY] = _consent_engine(engine, consent_commit)
         if engine.dialect.name != "sqlite":
             return
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "connect", partial(_sqlite_pragmas, SQLITE_SYNCHRONOUS[consent_commit]))
         path = engine.url.database
         if path and path != ":memory:":
             sa.event.listen(engine, "connect",
                             lambda *_: wal.ensure_checkpointer(os.path.abspath(path)))
+
+
+def _consent_engine(engine: sa.Engine, consent_commit: str) -> sa.Engine:
+    """The engine consent POSTs write with.
+
+    On PostgreSQL with fast commits it is a pool of its own whose sessions run with
+    ``synchronous_commit = off``: a consent is answered once it is in PostgreSQL's log, without
+    waiting for the disk flush that cost more than the rest of the write. A crash of the
+    database server or machine can then lose the last fraction of a second of consents (never
+    part of one, never a break in the chain); those visitors find no active consent and are
+    asked again. Everything else (erasures, expiry, the CLI) keeps the app's engine and waits
+    for the disk. SQLite's equivalent is its ``synchronous`` pragma, set on every connection.
+    """
+    if engine.dialect.name != "postgresql" or consent_commit != "fast":
+        return engine
+    options = " ".join(filter(None, (engine.url.query.get("options"), PG_FAST_COMMIT)))
+    return sa.create_engine(
+        engine.url.difference_update_query(["options"]), pool_recycle=3600,
+        connect_args={"options": options}, **COMMON_ENGINE_OPTIONS,  # type: ignore[arg-type]
+    )
+
+
+def consent_engine() -> sa.Engine:
+    """The current app's engine for consent writes (see :func:`_consent_engine`)."""
+    return cast(sa.Engine, current_app.extensions[CONSENT_ENGINE_KEY])
 
 
 @contextmanager
@@ -63,14 +99,15 @@ def serialized_writes() -> Iterator[None]:
 
 
 @contextmanager
-def driver_transaction(*, single_statement: bool = False) -> Iterator[DriverConnection]:
+def driver_transaction(
+    engine: sa.Engine, *, single_statement: bool = False
+) -> Iterator[DriverConnection]:
     """A pooled driver connection of its own, outside the ORM session, committed on success.
 
     The consent write needs none of the session's bookkeeping, which costs more than SQLite's
     own work. With ``single_statement`` on PostgreSQL the connection runs in autocommit: the
     caller's one statement is its own transaction, sent without a BEGIN and a COMMIT round trip.
     """
-    engine = db.engine
     pooled = engine.raw_connection()
     driver = pooled.driver_connection
     autocommit = single_statement and engine.dialect.name == "postgresql"

@@ -19,6 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from cmp import clock, create_app
+from cmp.database import consent_engine
 from cmp.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,7 @@ def base_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     rebuild_schema(app)
     yield app
     with app.app_context():
+        consent_engine().dispose()
         db.engine.dispose()
 
 

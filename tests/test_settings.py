@@ -36,7 +36,8 @@ def test_the_default_database_is_sqlite_under_instance(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("CMP_TRUSTED_PROXIES", "many"), ("CMP_TRUSTED_PROXIES", "-1"), ("CMP_ENV", "staging"),
-     ("CMP_MAX_BODY_BYTES", "1"), ("CMP_RATE_LIMIT", "lots"), ("CMP_CONFIG_RECHECK_SECONDS", "soon")],
+     ("CMP_MAX_BODY_BYTES", "1"), ("CMP_RATE_LIMIT", "lots"), ("CMP_CONFIG_RECHECK_SECONDS", "soon"),
+     ("CMP_CONSENT_COMMIT", "eventually")],
 )
 def test_malformed_values_name_their_variable(tmp_path: Path, variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
