@@ -137,8 +137,34 @@ def append_event(
     that belongs with the event (the consent's state): it runs first, so the lock is then held
     only for the append and the commit, and on PostgreSQL both travel in one statement.
     """
-    # Every digest but the sequence number's is known before the chain is locked.
-    digests = field_digests({**event, "seq": None})
+    return append_pending(pending_event(site_id, event, after), connection)
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event ready to be appended, with the digest of every field but ``seq``.
+
+    The digests need no lock: a writer that queues (SQLite's single writer) prepares this first
+    and holds the queue only for the statements and the commit.
+    """
+
+    site_id: int
+    event: dict[str, Any]
+    digests: dict[str, str]
+    after: StateWrite | None = None
+
+
+def pending_event(site_id: int, event: dict[str, Any], after: StateWrite | None = None
+                  ) -> PendingEvent:
+    """Digest ``event`` for :func:`append_pending` (``after`` as for :func:`append_event`)."""
+    return PendingEvent(site_id, event, field_digests({**event, "seq": None}), after)
+
+
+def append_pending(
+    pending: PendingEvent, connection: sa.Connection | DriverConnection | None = None
+) -> dict[str, Any]:
+    """Append a prepared event in the caller's transaction (see :func:`append_event`)."""
+    site_id, event, digests, after = pending.site_id, pending.event, pending.digests, pending.after
     if not isinstance(connection, DriverConnection):
         connection = DriverConnection.of(connection or db.session.connection())
     if connection.dialect_name == "postgresql":

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from . import audit, clock
 from .configs import ConfigService, SiteInfo, SnapshotView
-from .database import consent_engine, driver_transaction, serialized_writes
+from .database import consent_engine, driver_transaction
 from .extensions import db
 from .ids import time_ordered_id
 from .models import Consent, ConsentEvent
@@ -171,9 +171,9 @@ def record_consent(
         "ip_key_id": client.key_id, "gpc": decision.gpc,
         "created_at": now, "expires_at": expires_at,
     }
-    engine = consent_engine()
-    with serialized_writes(), driver_transaction(engine, single_statement=True) as connection:
-        audit.append_event(site.id, event, connection, after=_state_write(site.id, slot, state))
+    pending = audit.pending_event(site.id, event, after=_state_write(site.id, slot, state))
+    with driver_transaction(consent_engine(), single_statement=True) as connection:
+        audit.append_pending(pending, connection)
     return RecordedConsent(consent_id, status, slot.given_at, expires_at, view.revision, kind)
 
 

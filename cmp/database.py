@@ -107,6 +107,8 @@ def driver_transaction(
     The consent write needs none of the session's bookkeeping, which costs more than SQLite's
     own work. With ``single_statement`` on PostgreSQL the connection runs in autocommit: the
     caller's one statement is its own transaction, sent without a BEGIN and a COMMIT round trip.
+    The writers' queue (:func:`serialized_writes`) is held from the first statement to the
+    commit, not while the connection is taken from the pool or given back.
     """
     pooled = engine.raw_connection()
     driver = pooled.driver_connection
@@ -114,9 +116,10 @@ def driver_transaction(
     try:
         if autocommit:
             driver.autocommit = True  # type: ignore[union-attr]
-        yield DriverConnection(engine.dialect, driver)
-        if not autocommit:
-            pooled.commit()
+        with serialized_writes():
+            yield DriverConnection(engine.dialect, driver)
+            if not autocommit:
+                pooled.commit()
     except BaseException:
         pooled.rollback()
         raise
