@@ -160,7 +160,9 @@ def _binder(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any]
     """
     if isinstance(column.type, sa.JSON):
         return lambda value: None if value is None else json.dumps(value)
-    process = column.type.bind_processor(dialect)
+    # The dialect's own implementation: SQLite's DATETIME renders SQLAlchemy's storage text,
+    # where the generic type would hand the driver a datetime to format its own way.
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
     return process if process is not None else (lambda value: value)
 
 

@@ -102,6 +102,24 @@ def test_running_the_job_twice_writes_one_expired_event(give_consent) -> None:
     assert_chain_verifies(demo_site_id())
 
 
+def test_expired_events_store_their_times_like_every_other_event(give_consent) -> None:
+    # The job binds rows itself; its timestamps must be stored exactly as SQLAlchemy stores
+    # them (on SQLite, text compared as text by the export's time filters).
+    given = give_consent()
+    clock.shift(366 * DAY)
+    now = clock.now().replace(microsecond=0)  # a whole second: formats that differ show
+    expiry.expire_due(now, 5000)
+    if db.engine.dialect.name == "sqlite":  # PostgreSQL stores timestamps, not text
+        stored = {kind: db.session.execute(sa.text(
+            "SELECT created_at, expires_at FROM consent_events WHERE consent_id = :id "
+            "AND kind = :kind"), {"id": given["consent_id"], "kind": kind}).one()
+            for kind in ("given", "expired")}
+        assert [len(text) for text in stored["expired"]] == [len(text) for text in stored["given"]]
+        assert stored["expired"][1] == stored["given"][1]  # the same expires_at, the same text
+    (event,) = expired_events(given["consent_id"])
+    assert event.created_at == now
+
+
 def test_only_consents_past_their_lifetime_expire(client, give_consent) -> None:
     old = give_consent()
     clock.shift(200 * DAY)
