@@ -29,6 +29,9 @@ CONSENTS_PATH = f"/api/v1/sites/{SITE}/consents"
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PG_DATABASE = "cmp_bench_api"
 USER_AGENT = "cmp-bench/1 (bench/api.py)"
+# Sent with every request of every load, the bare endpoint's too, as every browser sends it:
+# the banner's config is then served gzipped, as visitors get it.
+ACCEPT_ENCODING = "gzip, deflate, br"
 P99_LIMIT_MS = 50.0
 # Minimum ratio to the bare endpoint, per backend and endpoint.
 TARGETS = {
@@ -40,6 +43,7 @@ UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0
 LUA_TEMPLATE = """wrk.method = "{method}"
 wrk.headers["User-Agent"] = "{user_agent}"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept-Encoding"] = "{accept_encoding}"
 local bodies = {{ {bodies} }}
 local requests = {{}}
 local i = 0
@@ -118,7 +122,8 @@ class Options:
 
 def _lua_script(load: Load) -> str:
     bodies = ", ".join(f"[==[{body}]==]" for body in load.bodies)
-    return LUA_TEMPLATE.format(method=load.method, user_agent=USER_AGENT, bodies=bodies)
+    return LUA_TEMPLATE.format(method=load.method, user_agent=USER_AGENT, bodies=bodies,
+                               accept_encoding=ACCEPT_ENCODING)
 
 
 def _to_ms(value: str, unit: str) -> float:
@@ -157,7 +162,7 @@ def run_wrk(base: str, load: Load, seconds: int, connections: int, workdir: Path
 
 
 def _one_request(conn: http.client.HTTPConnection, load: Load, body: str | None) -> int:
-    headers = {"User-Agent": USER_AGENT}
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}
     if body is not None:
         headers["Content-Type"] = "application/json"
     conn.request(load.method, load.path, body=body, headers=headers)

@@ -4,16 +4,34 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from typing import Any
+
 from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous.encoding import base64_encode
 
 RECEIPT_SALT = "cmp.consent-receipt"
 RECEIPT_DOCUMENT_SALT = "cmp.receipt-document"
 CHECKPOINT_SALT = "cmp.checkpoint"
 
 
+class _ReceiptSerializer(URLSafeSerializer):
+    """URL-safe tokens without the zlib attempt.
+
+    ``URLSafeSerializer`` compresses every payload and keeps the result only when it is
+    shorter; a receipt's payload (site key and a random consent id, ~50 bytes) practically
+    never is, and trying cost half of signing one on each consent POST. Loading accepts both
+    forms, so a receipt made either way opens the same.
+    """
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(self.serializer.dumps(obj, separators=(",", ":")).encode())
+
+
 @lru_cache(maxsize=32)
 def _serializer(secret: str, salt: str) -> URLSafeSerializer:
     # Cached: a serializer derives its signing key when built, and receipts are on the hot path.
+    if salt == RECEIPT_SALT:
+        return _ReceiptSerializer(secret, salt=salt)
     return URLSafeSerializer(secret, salt=salt)
 
 
