@@ -18,7 +18,6 @@ from .config import COMMON_ENGINE_OPTIONS
 from .extensions import db
 from .prepared import DriverConnection
 
-
 CONSENT_ENGINE_KEY = "cmp.consent_engine"
 # What "fast" and "durable" consent commits mean on each backend (settings.CONSENT_COMMITS).
 SQLITE_SYNCHRONOUS = {"fast": "NORMAL", "durable": "FULL"}

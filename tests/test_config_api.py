@@ -98,6 +98,22 @@ def test_the_openapi_document_describes_the_consent_endpoints(client) -> None:
         document["components"]["schemas"])
 
 
+@pytest.mark.parametrize(("accept_encoding", "gzipped"), [
+    ("gzip, deflate, br", True), ("br;q=1.0, gzip;q=0.8", True), ("gzip;q=0", False),
+    ("identity", False), ("*", True), ("", False),
+])
+def test_gzip_follows_accept_encoding_every_time(client, accept_encoding, gzipped) -> None:
+    for _ in range(2):  # the parsed header is reused: the second answer must agree
+        response = client.get("/api/v1/sites/demo/config?lang=en",
+                              headers={"Accept-Encoding": accept_encoding})
+        assert (response.headers.get("Content-Encoding") == "gzip") is gzipped
+
+
+def test_a_bad_query_is_refused_every_time(client) -> None:
+    for _ in range(2):
+        assert client.get("/api/v1/sites/demo/config?lang=" + "x" * 40).status_code == 422
+
+
 def test_clients_that_accept_gzip_get_the_config_compressed(client) -> None:
     import gzip
     import json

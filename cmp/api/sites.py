@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 from flask import Blueprint, Response, request
+from werkzeug.http import parse_accept_header
 
 from ..schemas import ConfigQuerySchema
 from .edge import config_service, load_values, site_or_404
@@ -13,14 +17,26 @@ CONFIG_QUERY = ConfigQuerySchema()
 NO_QUERY = CONFIG_QUERY.load({})
 
 
+# Banners send the same few queries and Accept-Encoding headers millions of times; each
+# distinct one is parsed once. A query that fails validation raises and is not cached.
+@lru_cache(maxsize=256)
+def _config_query(args: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    return load_values(CONFIG_QUERY, dict(args))
+
+
+@lru_cache(maxsize=256)
+def _accepts_gzip(accept_encoding: str) -> bool:
+    return parse_accept_header(accept_encoding)["gzip"] > 0
+
+
 @bp.get("/<site_key>/config")
 def get_config(site_key: str) -> Response:
     # Header helpers that parse and re-serialise (vary.add, set_etag) cost as much as the rest
     # of this view, which serves a prebuilt body: headers are written here as plain strings.
-    query = load_values(CONFIG_QUERY, request.args.to_dict()) if request.args else NO_QUERY
+    query = _config_query(tuple(request.args.items())) if request.args else NO_QUERY
     site_or_404(site_key)
     served = config_service().config(site_key, query["lang"])
-    compressed = "Accept-Encoding" in request.headers and request.accept_encodings["gzip"] > 0
+    compressed = _accepts_gzip(request.headers.get("Accept-Encoding", ""))
     # Each encoding is its own representation with its own strong ETag; both name the revision.
     etag = served.revision + ("-gzip" if compressed else "")
     headers = {"ETag": f'"{etag}"', "Cache-Control": CONFIG_CACHE_CONTROL,
