@@ -22,6 +22,7 @@ CONSENT_ENGINE_KEY = "cmp.consent_engine"
 # What "fast" and "durable" consent commits mean on each backend (settings.CONSENT_COMMITS).
 SQLITE_SYNCHRONOUS = {"fast": "NORMAL", "durable": "FULL"}
 PG_FAST_COMMIT = "-c synchronous_commit=off"
+CONSENT_APPLICATION_NAME = "cmp consent writes"  # how they show in pg_stat_activity
 
 
 def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
@@ -68,7 +69,8 @@ def _consent_engine(engine: sa.Engine, consent_commit: str) -> sa.Engine:
     options = " ".join(filter(None, (engine.url.query.get("options"), PG_FAST_COMMIT)))
     return sa.create_engine(
         engine.url.difference_update_query(["options"]), pool_recycle=3600,
-        connect_args={"options": options}, **COMMON_ENGINE_OPTIONS,  # type: ignore[arg-type]
+        connect_args={"options": options, "application_name": CONSENT_APPLICATION_NAME},
+        **COMMON_ENGINE_OPTIONS,  # type: ignore[arg-type]
     )
 
 
@@ -109,7 +111,7 @@ def driver_transaction(
     The writers' queue (:func:`serialized_writes`) is held from the first statement to the
     commit, not while the connection is taken from the pool or given back.
     """
-    pooled = engine.raw_connection()
+    pooled = checkout(engine)
     driver = pooled.driver_connection
     autocommit = single_statement and engine.dialect.name == "postgresql"
     try:
@@ -119,13 +121,35 @@ def driver_transaction(
             yield DriverConnection(engine.dialect, driver)
             if not autocommit:
                 pooled.commit()
+    except engine.dialect.loaded_dbapi.OperationalError as error:
+        # The request answers "unavailable, retry" instead of a server error. A lost connection
+        # means the server went away: every pooled connection went with it, so the pool starts
+        # afresh rather than failing the next requests one dead connection at a time.
+        if engine.dialect.is_disconnect(error, driver, None):
+            pooled.invalidate(error)
+            engine.dispose()
+        else:
+            pooled.rollback()
+        raise DatabaseUnavailable from error
     except BaseException:
         pooled.rollback()
         raise
     finally:
-        if autocommit:
+        if autocommit and pooled.is_valid:
             driver.autocommit = False  # type: ignore[union-attr]
         pooled.close()  # back to the pool
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached or dropped the connection; the request may be retried."""
+
+
+def checkout(engine: sa.Engine) -> Any:
+    """A raw pooled connection, or :class:`DatabaseUnavailable` when none can be opened."""
+    try:
+        return engine.raw_connection()
+    except sa.exc.OperationalError as error:
+        raise DatabaseUnavailable from error
 
 
 # One open lock file per process and database, opened on first use (after gunicorn's fork).

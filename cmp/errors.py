@@ -7,13 +7,16 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, Response, current_app, json
 from werkzeug.exceptions import HTTPException
 
+from .database import DatabaseUnavailable
 from .extensions import db
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "https://cmp.dev/problems/"
+RETRY_AFTER_SECONDS = 2
 
 
 class Problem(Exception):
@@ -71,9 +74,26 @@ def _from_http_exception(error: HTTPException) -> Response:
     return response
 
 
-def _from_unexpected(error: Exception) -> Response:
+def _rollback_session() -> None:
     # The session may hold a failed transaction: roll it back so the next request starts clean.
-    db.session.rollback()
+    # On a connection that is gone the rollback fails too; the pool replaces it either way.
+    try:
+        db.session.rollback()
+    except sa.exc.SQLAlchemyError:
+        db.session.invalidate()
+
+
+def _from_database_outage(error: Exception) -> Response:
+    """The database is down, restarting or unreachable: 503, retry shortly (nothing was kept)."""
+    _rollback_session()
+    log.warning("database unavailable: %s", type(error.__cause__ or error).__name__)
+    return problem_response(Problem(
+        503, "The database is not reachable right now; retry in a few seconds.",
+        slug="database-unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
+
+
+def _from_unexpected(error: Exception) -> Response:
+    _rollback_session()
     log.error("unhandled error: %s", type(error).__name__, exc_info=error)
     return problem_response(Problem(500, "The server could not complete the request."))
 
@@ -82,4 +102,6 @@ def init_app(app: Flask) -> None:
     """Register the handlers that turn every error into problem+json."""
     app.register_error_handler(Problem, problem_response)
     app.register_error_handler(HTTPException, _from_http_exception)
+    app.register_error_handler(DatabaseUnavailable, _from_database_outage)
+    app.register_error_handler(sa.exc.OperationalError, _from_database_outage)
     app.register_error_handler(Exception, _from_unexpected)
