@@ -99,6 +99,9 @@ def test_ndjson_rows_carry_the_chain(client: FlaskClient, give_consent: Any,
     assert records[1]["prev_hash"] == records[0]["hash"]
     assert records[0]["created_at"].endswith("Z") and records[0]["gpc"] is False
     assert "marketing" in records[0]["purposes_granted"]
+    # Both backends: compact objects, every key, in one fixed order.
+    first_line = response.get_data(as_text=True).splitlines()[0]
+    assert list(records[0]) == list(export.NDJSON_KEYS) and '" : ' not in first_line
 
 
 def test_filters_select_events(client: FlaskClient, give_consent: Any, auditor: str) -> None:
