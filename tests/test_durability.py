@@ -68,3 +68,15 @@ def test_consents_are_recorded_in_either_mode(app: Flask, mode: str) -> None:
         app.extensions[CONSENT_ENGINE_KEY] = original
         if engine is not db.engine:
             engine.dispose()
+
+
+@pytest.mark.postgres
+def test_options_in_the_database_url_are_kept_beside_the_fast_commit(app: Flask) -> None:
+    url = db.engine.url.update_query_dict({"options": "-c statement_timeout=4321"})
+    engine = _consent_engine(sa.create_engine(url), "fast")
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+            assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "4321ms"
+    finally:
+        engine.dispose()
