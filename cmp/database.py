@@ -80,7 +80,7 @@ def consent_engine() -> sa.Engine:
 
 
 @contextmanager
-def serialized_writes() -> Iterator[None]:
+def serialized_writes(engine: sa.Engine) -> Iterator[None]:
     """Hold the writers' queue for one write transaction (SQLite only; a no-op elsewhere).
 
     SQLite lets one writer in at a time and makes the others poll with growing sleeps (1, 2,
@@ -88,7 +88,7 @@ def serialized_writes() -> Iterator[None]:
     database file queues them in the kernel instead, which wakes the next writer at once.
     PostgreSQL queues writers on the chain-head row lock and needs nothing here.
     """
-    handle = _write_lock()
+    handle = _write_lock(engine)
     if handle is None:
         yield
         return
@@ -111,13 +111,13 @@ def driver_transaction(
     The writers' queue (:func:`serialized_writes`) is held from the first statement to the
     commit, not while the connection is taken from the pool or given back.
     """
-    pooled = checkout(engine)
+    pooled = _checkout(engine)
     driver = pooled.driver_connection
     autocommit = single_statement and engine.dialect.name == "postgresql"
     try:
         if autocommit:
             driver.autocommit = True  # type: ignore[union-attr]
-        with serialized_writes():
+        with serialized_writes(engine):
             yield DriverConnection(engine.dialect, driver)
             if not autocommit:
                 pooled.commit()
@@ -144,7 +144,7 @@ class DatabaseUnavailable(RuntimeError):
     """The database could not be reached or dropped the connection; the request may be retried."""
 
 
-def checkout(engine: sa.Engine) -> Any:
+def _checkout(engine: sa.Engine) -> Any:
     """A raw pooled connection, or :class:`DatabaseUnavailable` when none can be opened."""
     try:
         return engine.raw_connection()
@@ -156,8 +156,8 @@ def checkout(engine: sa.Engine) -> Any:
 _lock_files: dict[tuple[int, str], IO[bytes]] = {}
 
 
-def _write_lock() -> IO[bytes] | None:
-    url = db.engine.url
+def _write_lock(engine: sa.Engine) -> IO[bytes] | None:
+    url = engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     key = (os.getpid(), url.database)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from itertools import groupby
@@ -12,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import audit, clock
+from . import audit, clock, json_codec
 from .extensions import db
 from .jobspec import JobContext
 from .models import ChainHead, Consent, ConsentEvent
@@ -159,7 +158,7 @@ def _binder(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any]
     it as jsonb), because the driver left alone would turn a Python list into an array.
     """
     if isinstance(column.type, sa.JSON):
-        return lambda value: None if value is None else json.dumps(value)
+        return lambda value: None if value is None else json_codec.dumps(value)
     # The dialect's own implementation: SQLite's DATETIME renders SQLAlchemy's storage text,
     # where the generic type would hand the driver a datetime to format its own way.
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
